@@ -1,0 +1,43 @@
+"""The Flask application factory. Flask is imported only under ``connector/web``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+
+from connector.config import Settings
+from connector.db.engine import Database
+from connector.errors import ConnectorError, NotFound, SignatureError, ValidationError
+
+
+def create_app(settings: Settings, db: Database | None = None, **extensions: Any) -> Flask:
+    """Build the web app for ``settings``; nothing connects to a database until a request needs it."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.webhook_max_bytes * 2)
+    app.extensions["backorders.settings"] = settings
+    if db is None:
+        from connector import crypto
+
+        crypto.configure_cipher(settings.fernet_keys)
+        db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    app.extensions["backorders.db"] = db
+    app.extensions.update({f"backorders.{k}": v for k, v in extensions.items()})
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @app.errorhandler(ConnectorError)
+    def connector_error(exc: ConnectorError) -> Any:
+        status = 400
+        if isinstance(exc, NotFound):
+            status = 404
+        elif isinstance(exc, SignatureError):
+            status = 401
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if isinstance(exc, ValidationError) and exc.field:
+            body["field"] = exc.field
+        return jsonify(error=body), status
+
+    return app

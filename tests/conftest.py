@@ -1,0 +1,96 @@
+"""Shared fixtures: databases built through the migrations, on SQLite always and on
+PostgreSQL when ``TEST_DATABASE_URL`` is set (each test run gets its own fresh database)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from connector import crypto
+from connector.config import DEMO_FERNET_KEY
+from connector.db import migrate
+from connector.db.engine import Database
+from connector.db.models import Base, Shop
+from connector.db.uow import UnitOfWork
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cipher() -> None:
+    crypto.configure_cipher([DEMO_FERNET_KEY])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test copies it (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database for this run, migrated once, dropped at the end."""
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL variant skipped")
+    name = f"bo_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    migrate.upgrade(db)
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate_all(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: SQLite file, then PostgreSQL when configured."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(template, path)
+        database = Database(f"sqlite:///{path}")
+    else:
+        database = Database(request.getfixturevalue("pg_database_url"))
+        _truncate_all(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def shop_id(db: Database, now: datetime) -> int:
+    with UnitOfWork(db) as uow:
+        shop = Shop(platform="manual", domain="test-shop", name="Test shop", created_at=now, settings={})
+        uow.add(shop)
+        uow.commit()
+        return shop.id
