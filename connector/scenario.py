@@ -33,7 +33,7 @@ from connector.db.models import (
 )
 from connector.db.uow import UnitOfWork
 from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
-from connector.errors import ValidationError
+from connector.errors import ConnectorError, ValidationError
 from connector.services.consolidation import consolidate_backorders
 from connector.services.orders import cancel_order_units, record_order
 from connector.services.purchasing import (
@@ -248,9 +248,9 @@ def _ev_edit(run: _Run, body: Mapping[str, Any], ctx: str) -> None:
         ]
         if not any(ln.sku == sku for ln in order.lines):
             raise ScenarioError(f"{ctx}.sku {sku!r} is not on order {order_id}", field=f"{ctx}.sku")
-    record = OrderRecord(external_id=order_id, number=f"#{order_id}", state=OrderState.OPEN, placed_at=order.placed_at,
-                         updated_at=run.now, lines=tuple(current), customer_email=order.customer_email,
-                         customer_name=order.customer_name)
+        record = OrderRecord(external_id=order_id, number=f"#{order_id}", state=OrderState.OPEN,
+                             placed_at=order.placed_at, updated_at=run.now, lines=tuple(current),
+                             customer_email=order.customer_email, customer_name=order.customer_name)
     record_order(run.db, run.shop_id, record, run.now)
 
 
@@ -259,7 +259,7 @@ def _po_for(run: _Run, body: Mapping[str, Any], ctx: str, statuses: tuple[str, .
     with UnitOfWork(run.db, run.shop_id, readonly=True) as uow:
         try:
             return open_po_of_supplier(uow.session, supplier, statuses, sku).id
-        except ValidationError as exc:
+        except ConnectorError as exc:
             raise ScenarioError(f"{ctx}: {exc.message}", field=f"{ctx}.supplier") from exc
 
 
@@ -342,7 +342,10 @@ def summarize(db: Database, shop_id: int) -> dict[str, Any]:
     """The end state as plain JSON-ready data (dates ISO)."""
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         s = uow.session
-        pegged_per_pol = dict(s.execute(select(Peg.po_line_id, func.sum(Peg.units)).group_by(Peg.po_line_id)).all())
+        pegged_per_pol: dict[int, int] = {
+            pol_id: int(units)
+            for pol_id, units in s.execute(select(Peg.po_line_id, func.sum(Peg.units)).group_by(Peg.po_line_id))
+        }
         orders = []
         for order in s.scalars(select(SalesOrder).order_by(SalesOrder.placed_at, SalesOrder.id)):
             orders.append({
@@ -437,8 +440,9 @@ def run_scenario(spec: Any, database_url: str | None = None) -> dict[str, Any]:
                     EVENTS[kind](run, body, f"{ctx}.{kind}")
                 except ScenarioError:
                     raise
-                except ValidationError as exc:
-                    where = f"{ctx}.{kind}" + (f".{exc.field}" if exc.field else "")
+                except ConnectorError as exc:
+                    field_name = exc.data.get("field")
+                    where = f"{ctx}.{kind}" + (f".{field_name}" if field_name else "")
                     raise ScenarioError(f"{where}: {exc.message}", field=where) from exc
             return summarize(db, run.shop_id)
         finally:

@@ -51,8 +51,9 @@ def promise(eta: date, tolerance: int) -> date:
 
 
 def is_delay(new_eta: date | None, told: date | None, tolerance: int) -> bool:
-    """A delay is news only when the new date, with the usual slack, is past what the customer
-    was told. An earlier date is good news and never a delay."""
+    """A delay is news only when the new date is past what the customer was told (a promise
+    that already includes the shop's tolerance), so a slip inside the tolerance stays quiet. An
+    earlier date is good news and never a delay."""
     if new_eta is None or told is None:
         return False
-    return promise(new_eta, tolerance) > told
+    return new_eta > told

@@ -142,15 +142,16 @@ def _peg_and_order(
     variants = set(claims) | set(popular)
 
     # Free units on open PO lines (ordered, not received, not pegged), oldest PO first.
-    pegged_on = dict(
-        session.execute(
+    pegged_on: dict[int, int] = {
+        pol_id: int(units)
+        for pol_id, units in session.execute(
             select(Peg.po_line_id, func.sum(Peg.units))
             .join(PurchaseOrderLine, PurchaseOrderLine.id == Peg.po_line_id)
             .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
             .where(Peg.shop_id == shop.id, PurchaseOrder.status.in_(OPEN_PO_STATUSES))
             .group_by(Peg.po_line_id)
-        ).all()
-    )
+        )
+    }
     slots: dict[int, list[Slot]] = defaultdict(list)
     for pol_id, variant_id, ordered, received in session.execute(
         select(PurchaseOrderLine.id, PurchaseOrderLine.variant_id, PurchaseOrderLine.ordered, PurchaseOrderLine.received)
