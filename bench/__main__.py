@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import runpy
 import sys
-from pathlib import Path
 
-BENCHES = ["consolidation"]
+BENCHES = ["consolidation", "jobs", "pages"]
 
 
 def main() -> int:
-    here = Path(__file__).parent
     for name in BENCHES:
         print(f"# bench {name}", file=sys.stderr)
-        runpy.run_path(str(here / f"{name}.py"), run_name="__main__")
+        runpy.run_module(f"bench.{name}", run_name="__main__")
     return 0
 
 

@@ -45,5 +45,7 @@ def current_revision(db: Database) -> str | None:
 def pending_differences(db: Database) -> list[Any]:
     """What autogenerate would add to make the database match the models ([] when in sync)."""
     with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        from connector.db.migrations.env_filters import include_object
+
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
         return list(compare_metadata(ctx, Base.metadata))

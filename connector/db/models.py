@@ -440,3 +440,47 @@ def peg_table() -> Table:
 
 def po_line_table() -> Table:
     return cast(Table, PurchaseOrderLine.__table__)
+
+
+class MerchantUser(ShopOwned, Base):
+    """A person who signs in to the merchant pages of one shop (e-mail unique per shop)."""
+
+    __tablename__ = "merchant_users"
+    __table_args__ = (UniqueConstraint("shop_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """One refused sign-in, kept a short while to rate-limit guessing per e-mail and address.
+
+    Not shop-owned: a failed sign-in has no shop yet (like :class:`JobRun` for cross-shop runs).
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_email_ip_at", "email", "ip", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255))
+    ip: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime]
+
+
+class ApiToken(ShopOwned, Base):
+    """A bearer token for the shop's JSON API. Only a SHA-256 of the token is stored: tokens are
+    32 random bytes, so a fast hash is enough and a leaked table reveals no usable token."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

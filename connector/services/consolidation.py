@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from connector.db.bulk import update_by_id
 from connector.db.engine import Database
 from connector.db.models import (
     DRAFT_PO_STATUSES,
@@ -31,6 +32,7 @@ from connector.db.models import (
     Variant,
     line_table,
     peg_table,
+    po_line_table,
 )
 from connector.db.uow import UnitOfWork
 from connector.domain.allocation import Claim
@@ -213,6 +215,10 @@ def _order_on_drafts(
     wanted = set(leftovers) | set(top_ups)
     variants = {v.id: v for v in session.scalars(select(Variant).where(Variant.id.in_(wanted)))}
 
+    # Decide every line first, then write them in bulk: thousands of SKUs can move at once.
+    new_lines: list[dict[str, Any]] = []
+    grown: list[dict[str, Any]] = []
+    pending_pegs: list[tuple[int, list[tuple[int, int]]]] = []  # (variant_id, rest) for new lines
     for variant_id in sorted(wanted):
         supplier = suppliers[supplier_of[variant_id]]
         variant = variants[variant_id]
@@ -227,28 +233,42 @@ def _order_on_drafts(
         base = pol.ordered if pol is not None else 0
         quantity = pack_quantity(base + need + top_ups.get(variant_id, 0), pack, moq)
         if pol is None:
-            pol = PurchaseOrderLine(
-                shop_id=shop.id,
-                purchase_order_id=draft.po.id,
-                variant_id=variant_id,
-                sku=variant.sku,
-                supplier_sku=item.supplier_sku if item else None,
-                unit_cost_cents=item.unit_cost_cents if item else 0,
-                ordered=quantity,
-            )
-            session.add(pol)
-            draft.po.lines.append(pol)
-            session.flush()
-            draft.lines[variant_id] = pol
+            new_lines.append({
+                "shop_id": shop.id, "purchase_order_id": draft.po.id, "variant_id": variant_id, "sku": variant.sku,
+                "supplier_sku": item.supplier_sku if item else None,
+                "unit_cost_cents": item.unit_cost_cents if item else 0,
+                "ordered": quantity, "received": 0, "received_to_lines": 0,
+            })
+            pending_pegs.append((variant_id, rest))
             result.po_lines_created += 1
-        elif quantity > pol.ordered:
-            pol.ordered = quantity  # a draft grows with need, never shrinks by itself
-            result.po_lines_grown += 1
-        for line_id, n in rest:
-            new_pegs[(line_id, pol.id)] += n
+        else:
+            if quantity > pol.ordered:
+                grown.append({"id": pol.id, "ordered": quantity})  # a draft grows, never shrinks by itself
+                result.po_lines_grown += 1
+            for line_id, n in rest:
+                new_pegs[(line_id, pol.id)] += n
         result.pegged_to_drafts += need
         result.topped_up_units += top_ups.get(variant_id, 0)
     session.flush()
+    conn = session.connection()
+    pol_table = po_line_table()
+    update_by_id(conn, pol_table, grown, ("ordered",))
+    if new_lines:
+        conn.execute(insert(pol_table), new_lines)
+        draft_ids = [d.po.id for d in drafts.values()]
+        ids = {
+            (po_id, variant_id): pol_id
+            for pol_id, po_id, variant_id in session.execute(
+                select(PurchaseOrderLine.id, PurchaseOrderLine.purchase_order_id, PurchaseOrderLine.variant_id).where(
+                    PurchaseOrderLine.purchase_order_id.in_(draft_ids)
+                )
+            )
+        }
+        for variant_id, rest in pending_pegs:
+            pol_id = ids[(drafts[supplier_of[variant_id]].po.id, variant_id)]
+            for line_id, n in rest:
+                new_pegs[(line_id, pol_id)] += n
+    session.expire_all()
 
 
 def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], int]) -> None:
@@ -278,18 +298,13 @@ def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], in
         if peg_id is None:
             inserts.append({"shop_id": shop.id, "order_line_id": line_id, "po_line_id": pol_id, "units": n})
         else:
-            grows.append({"b_id": peg_id, "b_n": n})
+            grows.append({"id": peg_id, "units": n})
     if inserts:
         conn.execute(pegs.insert(), inserts)
-    if grows:
-        conn.execute(
-            update(pegs).where(pegs.c.id == bindparam("b_id", type_=Integer)).values(units=pegs.c.units + bindparam("b_n")),
-            grows,
-        )
-    lines = line_table()
-    conn.execute(
-        update(lines).where(lines.c.id == bindparam("b_id", type_=Integer)).values(pegged=lines.c.pegged + bindparam("b_n")),
-        [{"b_id": line_id, "b_n": n} for line_id, n in per_line.items()],
+    update_by_id(conn, pegs, grows, ("units",), increment=("units",))
+    update_by_id(
+        conn, line_table(), [{"id": line_id, "pegged": n} for line_id, n in per_line.items()], ("pegged",),
+        increment=("pegged",),
     )
     session.expire_all()
 
@@ -297,29 +312,47 @@ def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], in
 def _promote_ready_drafts(session: Session, shop: Shop, changes: Changes, result: ConsolidationResult) -> None:
     from connector.services.purchasing import send_in_session
 
-    for po in session.scalars(select(PurchaseOrder).where(PurchaseOrder.status == "draft")):
-        supplier = session.get(Supplier, po.supplier_id)
-        assert supplier is not None
-        value = sum(pol.ordered * pol.unit_cost_cents for pol in po.lines)
-        if not po.lines:
-            continue
-        oldest = session.scalar(
-            select(func.min(OrderLine.waiting_since))
-            .join(Peg, Peg.order_line_id == OrderLine.id)
-            .join(PurchaseOrderLine, PurchaseOrderLine.id == Peg.po_line_id)
-            .where(PurchaseOrderLine.purchase_order_id == po.id)
+    drafts = list(session.scalars(select(PurchaseOrder).where(PurchaseOrder.status == "draft")))
+    if not drafts:
+        return
+    ids = [po.id for po in drafts]
+    values = {
+        po_id: int(value or 0)
+        for po_id, value in session.execute(
+            select(PurchaseOrderLine.purchase_order_id, func.sum(PurchaseOrderLine.ordered * PurchaseOrderLine.unit_cost_cents))
+            .where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            .group_by(PurchaseOrderLine.purchase_order_id)
         )
+    }
+    oldest: dict[int, datetime | None] = {
+        po_id: since
+        for po_id, since in session.execute(
+            select(PurchaseOrderLine.purchase_order_id, func.min(OrderLine.waiting_since))
+            .join(Peg, Peg.po_line_id == PurchaseOrderLine.id)
+            .join(OrderLine, OrderLine.id == Peg.order_line_id)
+            .where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            .group_by(PurchaseOrderLine.purchase_order_id)
+        )
+    }
+    suppliers = {sup.id: sup for sup in session.scalars(select(Supplier))}
+    for po in drafts:
+        if po.id not in values:
+            continue  # no lines yet
+        supplier = suppliers[po.supplier_id]
+        waiting_since = oldest.get(po.id)
+        if waiting_since is not None and waiting_since.tzinfo is None:  # aggregates bypass the column type
+            waiting_since = waiting_since.replace(tzinfo=UTC)
         if draft_is_ready(
-            value_cents=value,
+            value_cents=values[po.id],
             min_order_value_cents=supplier.min_order_value_cents,
-            oldest_waiting_since=oldest,
+            oldest_waiting_since=waiting_since,
             max_wait_days=supplier.max_wait_days,
             now=changes.now,
         ):
             po.status = "ready"
             po.ready_at = changes.now
             result.drafts_ready.append(po.number)
-            changes.event("po_ready", po.number, number=po.number, supplier=supplier.name, value_cents=value)
+            changes.event("po_ready", po.number, number=po.number, supplier=supplier.name, value_cents=values[po.id])
             if supplier.auto_send:
                 send_in_session(session, shop, po, changes)
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Integer, bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.db.bulk import update_by_id
 from connector.db.models import (
     OrderLine,
     Peg,
@@ -31,6 +32,7 @@ from connector.services.events import Changes
 from connector.services.shop_settings import EngineSettings
 
 CHUNK = 5_000
+BIG_BATCH = 20_000
 
 # The customer-facing event that confirms a line's first shortfall, by line kind.
 SHORTFALL_EVENT = {
@@ -83,9 +85,13 @@ def recompute_etas(
         .outerjoin(Supplier, Supplier.id == Variant.supplier_id)
         .where(OrderLine.shop_id == shop_id, OrderLine.kind != LineKind.UNTRACKED.value)
     )
+    wanted: set[int] | None = None
+    if line_ids is not None and len(line_ids) > BIG_BATCH:
+        # Tens of thousands of ids: one scan of the open lines beats hundreds of IN lists.
+        wanted, line_ids = set(line_ids), None
     if line_ids is None:
         stmt = stmt.where(SalesOrder.state == "open")
-        rows = session.execute(stmt).all()
+        rows = [r for r in session.execute(stmt).all() if wanted is None or r[0] in wanted]
     else:
         ids = list(line_ids)
         rows = []
@@ -103,6 +109,8 @@ def recompute_etas(
     )
     if line_ids is None:
         for line_id, expected in session.execute(peg_stmt):
+            if wanted is not None and line_id not in wanted:
+                continue
             peg_dates[line_id].append(expected)
     else:
         ids = [r[0] for r in rows]
@@ -145,18 +153,8 @@ def recompute_etas(
             changes.line("eta_changed", order_ext, sku=sku, line=line_ext, eta=eta.isoformat())
         if eta != current or new_promised != promised or new_notified != notified:
             changed += 1
-            updates.append({"b_id": line_id, "b_eta": eta, "b_promised": new_promised, "b_notified": new_notified})
+            updates.append({"id": line_id, "current_eta": eta, "promised_eta": new_promised, "notified_eta": new_notified})
     if updates:
-        table = line_table()
-        stmt_u = (
-            update(table)
-            .where(table.c.id == bindparam("b_id", type_=Integer))
-            .values(
-                current_eta=bindparam("b_eta", type_=Date),
-                promised_eta=bindparam("b_promised", type_=Date),
-                notified_eta=bindparam("b_notified", type_=Date),
-            )
-        )
-        session.connection().execute(stmt_u, updates)
+        update_by_id(session.connection(), line_table(), updates, ("current_eta", "promised_eta", "notified_eta"))
         session.expire_all()
     return EtaResult(len(rows), changed, delayed)

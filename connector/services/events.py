@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from connector.db.models import OutboxMessage
@@ -62,33 +62,44 @@ def flush(session: Session, shop_id: int, changes: Changes) -> int:
     """Write the collected events as outbox messages; returns how many were written.
 
     The idempotency key is derived from the content, so replaying the same change (a duplicate
-    webhook processed twice, a retried job) finds the message already there.
+    webhook processed twice, a retried job) finds the message already there. Written in bulk:
+    a consolidation of a large backlog can raise tens of thousands of events at once.
     """
     rows: list[tuple[str, str | None, dict[str, Any]]] = []
     for (kind, order), lines in sorted(changes.line_events.items()):
         rows.append((kind, order, {"order": order, "lines": lines}))
     rows.extend(changes.other)
-    written = 0
-    for kind, subject, payload in rows:
-        key = _key(kind, subject, payload)
-        exists = session.scalar(
-            select(OutboxMessage.id).where(OutboxMessage.shop_id == shop_id, OutboxMessage.idempotency_key == key)
-        )
-        if exists is not None:
-            continue
-        session.add(
-            OutboxMessage(
-                shop_id=shop_id,
-                kind=kind,
-                target=TARGETS.get(kind, "merchant"),
-                subject=subject,
-                payload=payload,
-                idempotency_key=key,
-                next_attempt_at=changes.now,
-                created_at=changes.now,
-            )
-        )
-        written += 1
     changes.line_events.clear()
     changes.other.clear()
-    return written
+    if not rows:
+        return 0
+    keyed = {_key(kind, subject, payload): (kind, subject, payload) for kind, subject, payload in rows}
+    keys = list(keyed)
+    existing: set[str] = set()
+    for i in range(0, len(keys), 5_000):
+        existing.update(
+            session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.shop_id == shop_id, OutboxMessage.idempotency_key.in_(keys[i : i + 5_000])
+                )
+            )
+        )
+    new = [
+        {
+            "shop_id": shop_id,
+            "kind": kind,
+            "target": TARGETS.get(kind, "merchant"),
+            "subject": subject,
+            "payload": payload,
+            "idempotency_key": key,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": changes.now,
+            "created_at": changes.now,
+        }
+        for key, (kind, subject, payload) in keyed.items()
+        if key not in existing
+    ]
+    if new:
+        session.connection().execute(insert(OutboxMessage), new)
+    return len(new)

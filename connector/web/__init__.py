@@ -24,6 +24,10 @@ def create_app(settings: Settings, db: Database | None = None, **extensions: Any
     app.extensions["backorders.db"] = db
     app.extensions.update({f"backorders.{k}": v for k, v in extensions.items()})
 
+    from connector.web.pages import register_pages
+
+    register_pages(app)
+
     @app.get("/healthz")
     def healthz() -> Any:
         return jsonify(status="ok")

@@ -1,0 +1,125 @@
+"""Webhook deliveries: store fast (dedupe on the platform's event id), process afterwards.
+
+The web endpoint only verifies and stores, so the store gets its 2xx within milliseconds;
+``process_pending`` (a job, or a kick right after the response) turns stored events into
+orders, variants and stock through the same services a pull uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from connector.db.engine import Database
+from connector.db.models import Shop, WebhookEvent
+from connector.db.uow import UnitOfWork
+from connector.domain.records import InventoryLevelRecord, OrderRecord, ProductRecord
+from connector.errors import ConnectorError
+from connector.ports import PlatformGateway, VerifiedDelivery
+from connector.services import events
+from connector.services.catalog import apply_inventory_level, apply_product
+from connector.services.etas import recompute_etas
+from connector.services.events import Changes
+from connector.services.orders import ingest_order
+from connector.services.shop_settings import engine_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReport:
+    processed: int
+    failed: int
+    ignored: int
+
+
+def find_shop(db: Database, platform: str, shop_key: str) -> tuple[int, str, str | None] | None:
+    """(shop id, status, webhook secret) of the store a delivery names, or None."""
+    with UnitOfWork(db, readonly=True) as uow:
+        shop = uow.session.scalars(select(Shop).where(Shop.platform == platform, Shop.domain == shop_key)).first()
+        if shop is None:
+            return None
+        return shop.id, shop.status, shop.webhook_secret
+
+
+def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: datetime) -> bool:
+    """Store a verified delivery; False when the same event id was already stored."""
+    with UnitOfWork(db, shop_id) as uow:
+        uow.add(
+            WebhookEvent(
+                shop_id=shop_id,
+                platform=delivery.platform,
+                topic=delivery.topic,
+                event_id=delivery.event_id,
+                resource_id=delivery.resource_id,
+                resource_updated_at=delivery.resource_updated_at,
+                payload=json.dumps(delivery.payload),
+                received_at=now,
+            )
+        )
+        try:
+            uow.commit()
+        except IntegrityError:
+            return False
+    return True
+
+
+def apply_records(uow: UnitOfWork, shop: Shop, records: list[object], changes: Changes) -> None:
+    for record in records:
+        if isinstance(record, OrderRecord):
+            ingest_order(uow.session, shop, record, changes)
+        elif isinstance(record, ProductRecord):
+            apply_product(uow.session, shop, record, changes)
+        elif isinstance(record, InventoryLevelRecord):
+            apply_inventory_level(uow.session, shop, record, changes)
+
+
+def process_pending(db: Database, shop_id: int, gateway: PlatformGateway, now: datetime, limit: int = 500) -> ProcessReport:
+    """Apply stored events in the order they were received, one transaction each, so a bad
+    payload is recorded as failed (with its error) and never blocks the ones behind it."""
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        ids = list(uow.session.scalars(
+            select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None))
+            .order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)
+        ))
+    processed = failed = ignored = 0
+    for event_id in ids:
+        with UnitOfWork(db, shop_id) as uow:
+            event = uow.get(WebhookEvent, event_id)
+            if event.processed_at is not None:
+                continue
+            shop = uow.shop()
+            if shop.status != "installed":
+                event.status, event.processed_at = "ignored", now
+                uow.commit()
+                ignored += 1
+                continue
+            try:
+                records = gateway.translate(event.topic, json.loads(event.payload or "{}"))
+                changes = Changes(now)
+                apply_records(uow, shop, records, changes)
+                recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
+                events.flush(uow.session, shop.id, changes)
+                event.status = "processed" if records else "ignored"
+                event.processed_at = now
+                uow.commit()
+                processed += 1 if records else 0
+                ignored += 0 if records else 1
+            except ConnectorError as exc:
+                uow.rollback()
+                failed += 1
+                _mark_failed(db, shop_id, event_id, now, exc.message)
+    return ProcessReport(processed, failed, ignored)
+
+
+def _mark_failed(db: Database, shop_id: int, event_id: int, now: datetime, error: str) -> None:
+    log.warning("webhook event %s of shop %s failed: %s", event_id, shop_id, error)
+    with UnitOfWork(db, shop_id) as uow:
+        event = uow.get(WebhookEvent, event_id)
+        event.status, event.error, event.processed_at = "failed", error, now
+        uow.commit()

@@ -1,0 +1,11 @@
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.mail.sink import SmtpSink
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
