@@ -27,6 +27,9 @@ def create_app(settings: Settings, db: Database | None = None, **extensions: Any
     from connector.web.pages import register_pages
 
     register_pages(app)
+    from connector.web.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
 
     @app.get("/healthz")
     def healthz() -> Any:
