@@ -71,6 +71,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(once=args.once, as_json=args.json, host=args.host, port=args.port, database_url=args.database_url)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from bootstrap.inspect_payload import inspect_payload
+
+    return inspect_payload(args.platform, args.kind, args.file)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from bootstrap.serve import serve
 
@@ -99,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=5000)
     demo.set_defaults(func=cmd_demo)
+
+    ins = sub.add_parser("inspect", help="print the normalized record of a webhook payload file")
+    ins.add_argument("platform", choices=["shopify", "woocommerce"])
+    ins.add_argument("kind", choices=["order", "product", "inventory_level"])
+    ins.add_argument("file")
+    ins.set_defaults(func=cmd_inspect)
 
     serve = sub.add_parser("serve", help="the web app and the embedded scheduler in one process")
     serve.add_argument("--host", default="127.0.0.1")

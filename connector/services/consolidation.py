@@ -301,6 +301,10 @@ def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], in
             grows.append({"id": peg_id, "units": n})
     if inserts:
         conn.execute(pegs.insert(), inserts)
+        if conn.dialect.name == "postgresql" and len(inserts) > 5_000:
+            # Thousands of rows the planner has never seen: without fresh statistics PostgreSQL
+            # plans the joins below as nested loops over "empty" tables and takes minutes.
+            conn.exec_driver_sql("ANALYZE pegs, purchase_order_lines, order_lines")
     update_by_id(conn, pegs, grows, ("units",), increment=("units",))
     update_by_id(
         conn, line_table(), [{"id": line_id, "pegged": n} for line_id, n in per_line.items()], ("pegged",),
