@@ -52,3 +52,21 @@ def update_by_id(
             {name: (table.c[name] + typed[name]) if name in increment else typed[name] for name in set_columns}
         )
         conn.execute(stmt)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows: ``COPY`` on PostgreSQL (several times faster than multi-row INSERTs
+    for 100,000 rows), a plain ``executemany`` elsewhere. Same transaction either way."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < 1_000:
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cursor:  # type: ignore[attr-defined]
+        names = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])

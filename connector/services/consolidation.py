@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from connector.db.bulk import update_by_id
+from connector.db.bulk import insert_rows, update_by_id
 from connector.db.engine import Database
 from connector.db.models import (
     DRAFT_PO_STATUSES,
@@ -300,16 +300,31 @@ def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], in
         else:
             grows.append({"id": peg_id, "units": n})
     if inserts:
-        conn.execute(pegs.insert(), inserts)
+        insert_rows(conn, pegs, inserts)
         if conn.dialect.name == "postgresql" and len(inserts) > 5_000:
             # Thousands of rows the planner has never seen: without fresh statistics PostgreSQL
             # plans the joins below as nested loops over "empty" tables and takes minutes.
             conn.exec_driver_sql("ANALYZE pegs, purchase_order_lines, order_lines")
     update_by_id(conn, pegs, grows, ("units",), increment=("units",))
-    update_by_id(
-        conn, line_table(), [{"id": line_id, "pegged": n} for line_id, n in per_line.items()], ("pegged",),
-        increment=("pegged",),
-    )
+    lines = line_table()
+    if len(per_line) < 5_000:
+        update_by_id(
+            conn, lines, [{"id": line_id, "pegged": n} for line_id, n in per_line.items()], ("pegged",),
+            increment=("pegged",),
+        )
+    else:
+        # A big backlog: recount every line's pegs in one set-based statement.
+        totals = (
+            select(pegs.c.order_line_id, func.sum(pegs.c.units).label("total"))
+            .where(pegs.c.shop_id == shop.id)
+            .group_by(pegs.c.order_line_id)
+            .subquery()
+        )
+        conn.execute(
+            update(lines)
+            .where(lines.c.id == totals.c.order_line_id, lines.c.pegged != totals.c.total)
+            .values(pegged=totals.c.total)
+        )
     session.expire_all()
 
 
