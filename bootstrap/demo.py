@@ -1,173 +1,326 @@
 """``backorders demo``: the product's main job end to end on the embedded default.
 
-A fresh SQLite database under ``./var/``, no account and no network: a small outdoor-furniture
-shop sells past its stock, the engine backorders what stock cannot cover, consolidates one
-purchase order per supplier, the supplier's date slips (customers get one apology each), and a
-receipt fills the oldest orders first. ``--once --json`` prints one summary line and exits;
-otherwise the web app keeps serving the result on 127.0.0.1:5000 until Ctrl-C.
+Everything is real and local: a fresh SQLite database under ``./var/``, a sandbox Shopify and a
+sandbox WooCommerce store on loopback (real HTTP, real client libraries), a local SMTP sink, and
+this service's web app answering their webhooks. No account, no network.
+
+The story: a Shopify shop installs the app (OAuth) and a WooCommerce store connects (wc-auth);
+the merchant imports supplier terms from CSV; customers order past stock on both stores; the
+webhooks bring the orders in and the engine backorders what stock cannot cover; consolidation
+makes one purchase order per supplier, which goes to the supplier by e-mail (CSV + PDF); customers
+get a confirmation with their ETA and the stores get status, tags and ETA metafields; dropship
+orders wait for the supplier's quota and go out in one forward; the supplier moves a date
+through the link in the PO e-mail and every affected customer gets exactly one apology; a
+receipt fills the oldest orders first and they get a ready notice.
+
+``--once --json`` prints one JSON summary line and exits; otherwise the web app keeps serving on
+127.0.0.1:5000 (merchant pages, shopper pages) with the embedded scheduler, until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 from sqlalchemy import func, select
+from werkzeug.serving import WSGIRequestHandler, make_server
 
-from bootstrap.wiring import build_database
+from adapters.mail.sink import SmtpSink
+from bootstrap.runtime import Runtime, build_runtime, build_web_app
 from connector.config import load_settings
 from connector.db import migrate
-from connector.db.engine import Database
-from connector.db.models import OrderLine, OutboxMessage, PurchaseOrder, Shop, Supplier, SupplierItem, Variant
+from connector.db.models import (
+    DropshipForward,
+    OrderLine,
+    OutboxMessage,
+    PurchaseOrder,
+    SalesOrder,
+    Shop,
+    Variant,
+)
 from connector.db.uow import UnitOfWork
-from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
-from connector.services.consolidation import consolidate_backorders
-from connector.services.orders import record_order
-from connector.services.purchasing import receive_purchase_order, send_purchase_order, set_expected_date
+from connector.services.accounts import create_merchant_user
+from connector.services.merchant_pages import VariantSettings, import_supplier_terms, update_variant_settings
+from connector.services.purchasing import receive_purchase_order, send_purchase_order
+from jobs.runner import run_job_for_all_shops
+from sandbox.shopify.server import SandboxShopify
+from sandbox.woocommerce.server import SandboxWoo
 
 DEMO_DB = Path("var/demo.sqlite3")
+MERCHANT_EMAIL = "demo@example.com"
+MERCHANT_PASSWORD = "demo-password"
+
+SHOPIFY_TERMS = """supplier,email,delivery_method,webhook_url,lead_time_days,min_order_value,currency,max_wait_days,auto_send,dropship,dropship_min_units,dropship_min_value,sku,supplier_sku,unit_cost,pack_size,moq
+Acme Furniture,orders@acme.example,email,,14,300.00,USD,3,no,no,0,0.00,CHAIR-OAK,AC-1001,40.00,6,12
+Acme Furniture,orders@acme.example,email,,14,300.00,USD,3,no,no,0,0.00,TABLE-OAK,AC-2001,150.00,1,2
+Lumen Lights,po@lumen.example,email,,10,0.00,USD,,no,no,0,0.00,LAMP-BRASS,LL-77,25.00,4,0
+Hammock Co,dropship@hammock.example,email,,5,0.00,USD,,no,yes,3,0.00,HAMMOCK,HC-9,30.00,1,0
+"""
+WOO_TERMS = """supplier,email,delivery_method,webhook_url,lead_time_days,min_order_value,currency,max_wait_days,auto_send,dropship,dropship_min_units,dropship_min_value,sku,supplier_sku,unit_cost,pack_size,moq
+Widget Works,sales@widgetworks.example,email,,7,0.00,EUR,,no,no,0,0.00,WIDGET,WW-1,6.00,10,0
+"""
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
 
 @dataclass
-class DemoLog:
+class Story:
     lines: list[str] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
 
     def say(self, text: str) -> None:
         self.lines.append(text)
+        print(f"  {text}", file=sys.stderr, flush=True)
 
 
-def _fresh_database(url: str | None) -> tuple[Database, Any]:
-    settings = load_settings(demo=True, dotenv_path=None, **({"database_url": url} if url else {
-        "database_url": f"sqlite:///{DEMO_DB}"}))
-    if settings.is_sqlite and url is None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
-    db = build_database(settings)
-    migrate.upgrade(db)
-    return db, settings
+class DemoWorld:
+    """The sandboxes, the SMTP sink, the runtime and the web server of one demo run."""
 
+    def __init__(self, port: int, database_url: str | None) -> None:
+        self.sink = SmtpSink()
+        self.sink.start()
+        self.shopify = SandboxShopify(validate_with_real_schema=False)
+        self.shopify.start()
+        self.woo = SandboxWoo()
+        self.woo.start()
+        holder: dict[str, Any] = {}
 
-def _seed_catalogue(db: Database, now: datetime) -> int:
-    with UnitOfWork(db) as uow:
-        shop = Shop(platform="manual", domain="demo-outdoor", name="Demo Outdoor Co.", created_at=now,
-                    settings={"handling_days": 1, "tolerance_days": 2})
-        uow.add(shop)
-        uow.commit()
-        shop_id = shop.id
-    with UnitOfWork(db, shop_id) as uow:
-        acme = uow.add(Supplier(name="Acme Furniture", email="orders@acme.example", lead_time_days=14,
-                                min_order_value_cents=50_000, max_wait_days=3))
-        lumen = uow.add(Supplier(name="Lumen Lights", email="po@lumen.example", lead_time_days=10))
-        uow.session.flush()
-        uow.add(SupplierItem(supplier_id=acme.id, sku="CHAIR-OAK", supplier_sku="AC-1001", pack_size=6, moq=12,
-                             unit_cost_cents=4_000))
-        uow.add(SupplierItem(supplier_id=acme.id, sku="TABLE-OAK", supplier_sku="AC-2001", pack_size=1, moq=2,
-                             unit_cost_cents=15_000))
-        uow.add(SupplierItem(supplier_id=lumen.id, sku="LAMP-BRASS", supplier_sku="LL-77", pack_size=4, moq=0,
-                             unit_cost_cents=2_500))
-        uow.add(Variant(external_id="v-chair", sku="CHAIR-OAK", title="Oak chair", supplier_id=acme.id,
-                        free_stock=2, unit_value_cents=12_000))
-        uow.add(Variant(external_id="v-table", sku="TABLE-OAK", title="Oak table", supplier_id=acme.id,
-                        free_stock=1, unit_value_cents=45_000))
-        uow.add(Variant(external_id="v-lamp", sku="LAMP-BRASS", title="Brass lamp", supplier_id=lumen.id,
-                        free_stock=0, unit_value_cents=6_000, release_date=(now + timedelta(days=20)).date()))
-        uow.commit()
-    return shop_id
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            return holder["app"](environ, start_response)
 
-
-ORDERS = [
-    ("1001", "Ada Lovelace", [("CHAIR-OAK", 3)]),
-    ("1002", "Grace Hopper", [("CHAIR-OAK", 4), ("TABLE-OAK", 1)]),
-    ("1003", "Alan Turing", [("TABLE-OAK", 2)]),
-    ("1004", "Edsger Dijkstra", [("LAMP-BRASS", 2)]),
-    ("1005", "Barbara Liskov", [("CHAIR-OAK", 2), ("LAMP-BRASS", 1)]),
-]
-
-
-def run_engine_story(db: Database, shop_id: int, start: datetime, log: DemoLog) -> None:
-    now = start
-    for number, customer, lines in ORDERS:
-        now += timedelta(hours=1)
-        record = OrderRecord(
-            external_id=number, number=f"#{number}", state=OrderState.OPEN, placed_at=now, updated_at=now,
-            customer_email=f"{customer.split()[0].lower()}@example.com", customer_name=customer,
-            lines=tuple(OrderLineRecord(external_id=f"{number}-{i}", quantity=q, sku=sku,
-                                        variant_external_id=None) for i, (sku, q) in enumerate(lines, 1)),
+        self.server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        if database_url is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+        self.settings = load_settings(
+            {}, dotenv_path=None, demo=True, database_url=database_url or f"sqlite:///{DEMO_DB}",
+            app_url=self.url, smtp_url=self.sink.url, shopify_api_key=self.shopify.api_key,
+            shopify_api_secret=self.shopify.api_secret, shopify_api_version="2025-01",
+            mail_from="backorders@demo.example", scheduler_lock_path="var/demo-scheduler.lock",
         )
-        result = record_order(db, shop_id, record, now)
-        log.counts["orders"] += 1
-        log.say(f"order #{number} from {customer}: {result.backordered_units} unit(s) wait")
+        self.rt: Runtime = build_runtime(self.settings, shopify_base_url_for=lambda _shop: self.shopify.base_url)
+        migrate.upgrade(self.rt.db)
+        self.app = build_web_app(self.rt)
+        holder["app"] = self.app
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.rt.executor.shutdown(wait=True)
+        self.woo.stop()
+        self.shopify.stop()
+        self.sink.stop()
+        self.rt.db.dispose()
+
+    # ------------------------------------------------------------------ merchant actions
+
+    def install_shopify(self) -> int:
+        browser = requests.Session()
+        r = browser.get(f"{self.url}/shopify/install", params={"shop": self.shopify.default_shop},
+                        allow_redirects=False, timeout=10)
+        consent = browser.get(r.headers["Location"], allow_redirects=False, timeout=10)
+        done = browser.get(consent.headers["Location"], allow_redirects=False, timeout=30)
+        if done.status_code != 302:
+            raise RuntimeError(f"Shopify install failed: {done.status_code} {done.text[:200]}")
+        return self.shop_id("shopify")
+
+    def connect_woo(self) -> int:
+        start = requests.get(f"{self.url}/woocommerce/connect", params={"store_url": self.woo.base_url},
+                             allow_redirects=False, timeout=10)
+        approve = requests.get(start.headers["Location"], allow_redirects=False, timeout=30)
+        requests.get(approve.headers["Location"], timeout=10)
+        return self.shop_id("woocommerce")
+
+    def shop_id(self, platform: str) -> int:
+        with UnitOfWork(self.rt.db, readonly=True) as uow:
+            found = uow.session.scalar(select(Shop.id).where(Shop.platform == platform))
+        if found is None:
+            raise RuntimeError(f"no {platform} shop was installed")
+        return found
+
+    def variant_id(self, shop_id: int, sku: str) -> int:
+        with UnitOfWork(self.rt.db, shop_id, readonly=True) as uow:
+            found = uow.session.scalar(select(Variant.id).where(Variant.sku == sku))
+        assert found is not None, sku
+        return found
+
+    def set_variant(self, shop_id: int, sku: str, **changes: Any) -> None:
+        with UnitOfWork(self.rt.db, shop_id, readonly=True) as uow:
+            v = uow.session.scalars(select(Variant).where(Variant.sku == sku)).one()
+            values = dict(backorders_allowed=v.backorders_allowed, release_date=v.release_date, dropship=v.dropship,
+                          popular=v.popular, safety_stock=v.safety_stock, supplier_id=v.supplier_id)
+        values.update(changes)
+        update_variant_settings(self.rt.db, shop_id, self.variant_id(shop_id, sku), VariantSettings(**values))
+
+    def settle(self, shop_ids: list[int], now: datetime) -> None:
+        """Let the webhooks land, then process what is stored (the kick usually did already)."""
+        self.shopify.wait_for_webhooks()
+        self.woo.wait_for_deliveries()
+        time.sleep(0.2)
+        for shop_id in shop_ids:
+            self.rt.process_webhooks(shop_id, now)
+
+    def job(self, name: str, now: datetime) -> None:
+        run_job_for_all_shops(self.rt.job_ctx, name, now)
+
+
+def run_story(world: DemoWorld, story: Story) -> dict[str, int]:
+    sb, woo, rt = world.shopify, world.woo, world.rt
+    now = datetime.now(UTC)
+    # The stores before the app arrives: stock of a few units, every item sells past zero.
+    sb.create_product("Oak chair", [{"sku": "CHAIR-OAK", "price": 12000, "available": 2, "inventory_policy": "continue"}])
+    sb.create_product("Oak table", [{"sku": "TABLE-OAK", "price": 45000, "available": 1, "inventory_policy": "continue"}])
+    sb.create_product("Brass lamp", [{"sku": "LAMP-BRASS", "price": 6000, "available": 0, "inventory_policy": "continue"}])
+    sb.create_product("Garden hammock", [{"sku": "HAMMOCK", "price": 9000, "available": 0, "inventory_policy": "continue"}])
+    woo.create_product("Widget", sku="WIDGET", stock_quantity=3, backorders="notify", price="12.50")
+
+    shopify_id = world.install_shopify()
+    story.say(f"Shopify shop {sb.default_shop} installed the app (OAuth, webhooks registered, catalogue pulled)")
+    woo_id = world.connect_woo()
+    story.say(f"WooCommerce store {woo.base_url} connected (wc-auth keys, webhooks created)")
+    for shop_id in (shopify_id, woo_id):
+        create_merchant_user(rt.db, shop_id, MERCHANT_EMAIL if shop_id == shopify_id else "woo@example.com",
+                             MERCHANT_PASSWORD)
+    for shop_id, terms in ((shopify_id, SHOPIFY_TERMS), (woo_id, WOO_TERMS)):
+        result = import_supplier_terms(rt.db, shop_id, terms)
+        assert result.ok, result.errors
+    world.set_variant(shopify_id, "LAMP-BRASS", release_date=now.date() + timedelta(days=21))
+    world.set_variant(shopify_id, "HAMMOCK", dropship=True)
+    story.say("merchant imported supplier terms (CSV) and marked LAMP-BRASS a preorder, HAMMOCK dropship")
+
+    customers = [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"), ("Edsger", "Dijkstra"),
+                 ("Barbara", "Liskov")]
+    baskets = [
+        [{"sku": "CHAIR-OAK", "quantity": 3}, {"sku": "HAMMOCK"}],
+        [{"sku": "CHAIR-OAK", "quantity": 4}, {"sku": "TABLE-OAK"}, {"sku": "HAMMOCK"}],
+        [{"sku": "TABLE-OAK", "quantity": 2}, {"sku": "LAMP-BRASS"}],
+        [{"sku": "LAMP-BRASS", "quantity": 2}, {"sku": "HAMMOCK"}],
+        [{"sku": "CHAIR-OAK", "quantity": 2}, {"title": "Gift wrapping", "price": 500}],
+    ]
+    for (first, last), lines in zip(customers, baskets, strict=True):
+        sb.create_order(lines, email=f"{first.lower()}@example.com", first_name=first, last_name=last,
+                        shipping_address={"first_name": first, "last_name": last, "address1": "1 Demo Street",
+                                          "city": "Springfield", "zip": "12345", "country_code": "US"})
+    widget = next(p for p in woo.products.values() if p.get("sku") == "WIDGET") if hasattr(woo, "products") else None
+    for i, (first, last) in enumerate(customers[:3]):
+        woo.create_order([(widget["id"] if widget else 1, 2)], email=f"{first.lower()}.woo@example.com",
+                         first_name=first, last_name=last)
+        del i
+    world.settle([shopify_id, woo_id], now)
+    story.say("8 orders placed on the two stores; webhooks verified, stored and processed")
+
     now += timedelta(hours=1)
-    result = consolidate_backorders(db, shop_id, now)
-    log.say(f"consolidation: {result.drafts_created} draft PO(s), {result.pegged_to_drafts} unit(s) pegged, "
-            f"ready: {', '.join(result.drafts_ready) or 'none'}")
-    with UnitOfWork(db, shop_id, readonly=True) as uow:
-        pos = [(po.id, po.number, po.status) for po in uow.all(select(PurchaseOrder).order_by(PurchaseOrder.id))]
-    now += timedelta(hours=2)
-    for po_id, number, status in pos:
-        if status in ("draft", "ready"):
-            send_purchase_order(db, shop_id, po_id, now)
-            log.counts["purchase_orders_sent"] += 1
-            log.say(f"{number} sent")
-    # The supplier confirms a later date for the first PO: every waiting customer is told once.
-    now += timedelta(days=1)
-    first_po = pos[0][0]
-    with UnitOfWork(db, shop_id, readonly=True) as uow:
-        expected = uow.get(PurchaseOrder, first_po).expected_date
-    set_expected_date(db, shop_id, first_po, expected + timedelta(days=5), now, source="supplier",
-                      reason="factory backlog")
-    log.say(f"{pos[0][1]}: supplier moved the date to {expected + timedelta(days=5)}")
-    # A partial receipt: the oldest orders are filled first.
-    now += timedelta(days=6)
-    receive_purchase_order(db, shop_id, first_po, {"CHAIR-OAK": 6}, now)
-    log.say(f"{pos[0][1]}: received 6 x CHAIR-OAK")
+    world.job("consolidate", now)
+    world.job("dropship_check", now)
+    # The merchant approves the purchase orders that are ready (suppliers here are not auto-send).
+    for shop_id in (shopify_id, woo_id):
+        with UnitOfWork(rt.db, shop_id, readonly=True) as uow:
+            ready = list(uow.session.scalars(select(PurchaseOrder.id).where(PurchaseOrder.status == "ready")))
+        for po_id in ready:
+            send_purchase_order(rt.db, shop_id, po_id, now)
+    world.job("deliver_outbox", now)
+    story.say("consolidation: one purchase order per supplier, sent by e-mail with CSV and PDF; "
+              "customers told their ETA; stores updated")
+
+    # The supplier opens the link in the PO e-mail and moves the date by 10 days.
+    po_mail = next(m for m in world.sink.messages if "orders@acme.example" in str(m["To"]))
+    body = po_mail.get_body(preferencelist=("plain",))
+    link = re.search(r"(http://127\.0\.0\.1:\d+/supplier/po/\S+)", body.get_content() if body else "")
+    if link:
+        page = requests.get(link.group(1), headers={"Accept": "application/json"}, timeout=10).json()
+        later = (date.fromisoformat(page["expected_date"]) + timedelta(days=10)).isoformat() \
+            if isinstance(page, dict) and page.get("expected_date") else (now.date() + timedelta(days=30)).isoformat()
+        answer = requests.post(link.group(1), json={"expected_date": later, "reason": "factory backlog",
+                                                   "confirm": True}, timeout=10)
+        story.say(f"Acme confirmed through its link and moved the date to {later} ({answer.status_code})")
+    now += timedelta(hours=1)
+    world.job("deliver_outbox", now)
+    story.say("every customer waiting on that PO got exactly one apology with the new date")
+
+    now += timedelta(days=3)
+    with UnitOfWork(rt.db, shopify_id, readonly=True) as uow:
+        acme_po = uow.session.scalars(
+            select(PurchaseOrder).join(PurchaseOrder.lines).where(PurchaseOrder.status.in_(("sent", "confirmed")))
+            .where(PurchaseOrder.lines.any(sku="CHAIR-OAK"))
+        ).first()
+        acme_po_id = acme_po.id if acme_po else None
+    if acme_po_id is not None:
+        receive_purchase_order(rt.db, shopify_id, acme_po_id, {"CHAIR-OAK": 6}, now)
+        story.say("6 oak chairs received: the oldest waiting orders were filled first")
+    world.job("deliver_outbox", now + timedelta(minutes=5))
+    return summary(world, [shopify_id, woo_id])
 
 
-def summary(db: Database, shop_id: int) -> dict[str, Any]:
-    with UnitOfWork(db, shop_id, readonly=True) as uow:
+def summary(world: DemoWorld, shop_ids: list[int]) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    with UnitOfWork(world.rt.db, readonly=True) as uow:
         s = uow.session
-        events = Counter(dict(s.execute(select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all()))
-        waiting = s.execute(
-            select(func.count(), func.coalesce(func.sum(OrderLine.backordered), 0)).where(OrderLine.backordered > 0)
-        ).one()
-        pos = Counter(dict(s.execute(select(PurchaseOrder.status, func.count()).group_by(PurchaseOrder.status)).all()))
-        return {
-            "orders": int(s.scalar(select(func.count(func.distinct(OrderLine.order_id)))) or 0),
-            "lines_backordered_at_order_time": int(events.get("backordered", 0) + events.get("preorder", 0)),
-            "purchase_orders": dict(pos),
-            "lines_still_waiting": int(waiting[0]),
-            "units_still_waiting": int(waiting[1]),
-            "delay_notices": int(events.get("delayed", 0)),
-            "ready_notices": int(events.get("allocated", 0)),
-            "outbox_messages": int(sum(events.values())),
-        }
+        counts["shops_installed"] = int(s.scalar(select(func.count()).select_from(Shop).where(Shop.status == "installed")) or 0)
+        counts["orders"] = int(s.scalar(select(func.count()).select_from(SalesOrder)) or 0)
+        counts["lines_backordered"] = int(s.scalar(
+            select(func.count()).select_from(OrderLine).where(OrderLine.kind.in_(("backorder", "preorder", "oversold")))
+        ) or 0)
+        counts["dropship_lines"] = int(s.scalar(select(func.count()).select_from(OrderLine).where(OrderLine.kind == "dropship")) or 0)
+        counts["units_still_waiting"] = int(s.scalar(select(func.coalesce(func.sum(OrderLine.backordered), 0))) or 0)
+        counts["purchase_orders"] = int(s.scalar(select(func.count()).select_from(PurchaseOrder)) or 0)
+        counts["dropship_forwards"] = int(s.scalar(select(func.count()).select_from(DropshipForward)) or 0)
+        by_kind = dict(s.execute(select(OutboxMessage.kind, func.count()).where(OutboxMessage.state == "sent")
+                                 .group_by(OutboxMessage.kind)).all())
+        counts["outbox_dead"] = int(s.scalar(select(func.count()).select_from(OutboxMessage)
+                                             .where(OutboxMessage.state == "dead")) or 0)
+    mails = world.sink.messages
+    subjects = [str(m["Subject"]) for m in mails]
+    counts["emails_total"] = len(mails)
+    counts["po_emails"] = sum(1 for m in mails if any(p.get_filename() and p.get_filename().endswith(".pdf")
+                                                      for p in m.iter_attachments()))
+    counts["delay_notices"] = int(by_kind.get("delayed", 0))
+    counts["confirmations"] = int(by_kind.get("backordered", 0) + by_kind.get("preorder", 0)
+                                  + by_kind.get("dropship", 0))
+    counts["ready_notices"] = int(by_kind.get("allocated", 0))
+    counts["storefront_pushes"] = int(by_kind.get("eta_changed", 0))
+    counts["shopify_mutations"] = len(world.shopify.mutations)
+    del subjects
+    return dict(counts)
 
 
 def run_demo(*, once: bool, as_json: bool, host: str, port: int, database_url: str | None = None) -> int:
-    db, settings = _fresh_database(database_url)
-    start = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
-    log = DemoLog()
-    shop_id = _seed_catalogue(db, start)
-    run_engine_story(db, shop_id, start, log)
-    result = summary(db, shop_id)
-    if as_json:
-        print(json.dumps({"demo": "ok", **result}, sort_keys=True))
-    else:
-        for line in log.lines:
-            print(f"  {line}")
-        print(json.dumps(result, indent=2, sort_keys=True))
-    if once:
-        db.dispose()
-        return 0
-    from connector.web import create_app
+    world = DemoWorld(0 if once else port, database_url)
+    story = Story()
+    try:
+        result = run_story(world, story)
+        if as_json:
+            print(json.dumps({"demo": "ok", **result}, sort_keys=True))
+        else:
+            print(json.dumps(result, indent=2, sort_keys=True))
+        if once:
+            return 0
+        from jobs.scheduler import start_embedded_scheduler
 
-    app = create_app(settings, db)
-    print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr)
-    app.run(host=host, port=port, debug=False, use_reloader=False)
-    return 0
+        handle = start_embedded_scheduler(world.rt.job_ctx)
+        print(f"\nserving on {world.url}/ (Ctrl-C to stop)\n"
+              f"  merchant pages: {world.url}/merchant/login  ({MERCHANT_EMAIL} / {MERCHANT_PASSWORD})\n"
+              f"  shopper page:   {world.url}/shop/{world.shopify.default_shop}/backorders\n"
+              f"  e-mails sent:   {len(world.sink.messages)} in the local SMTP sink ({world.sink.url})",
+              file=sys.stderr)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            handle.shutdown()
+        return 0
+    finally:
+        world.close()

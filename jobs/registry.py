@@ -114,6 +114,7 @@ process_webhooks = _hook("process_webhooks")
 pull_store = _hook("pull_store")
 dropship_check = _hook("dropship_check")
 refresh_tokens = _hook("refresh_tokens")
+thirty_day_notice = _hook("thirty_day_notice")
 
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
@@ -127,6 +128,9 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("pull_store", pull_store, "engine", timedelta(hours=1), hook=True),
         JobSpec("dropship_check", dropship_check, "engine", timedelta(hours=1), hook=True),
         JobSpec("refresh_tokens", refresh_tokens, "tokens", timedelta(hours=12), hook=True),
+        # The US FTC mail-order rule: a line without a firm date that has waited 30 days.
+        JobSpec("thirty_day_notice", thirty_day_notice, "engine", timedelta(days=1), min_interval=timedelta(hours=20),
+                hook=True),
     )
 }
 

@@ -460,8 +460,13 @@ class ShopifyOAuth:
             url = self._base + url[len(prefix) :] + "&" + urlencode({"shop": self.shop_domain})
         return url
 
-    def exchange_code(self, code: str) -> TokenGrant:
-        return self._grant({"client_id": self.api_key, "client_secret": self._secret, "code": code})
+    def exchange_code(self, code: str, expiring: bool = False) -> TokenGrant:
+        """Authorization-code grant; ``expiring=True`` asks for an expiring offline token
+        (required for public apps created since 2026-04-01)."""
+        body = {"client_id": self.api_key, "client_secret": self._secret, "code": code}
+        if expiring:
+            body["expiring"] = "1"
+        return self._grant(body)
 
     def token_exchange(self, session_jwt: str, expiring: bool = True) -> TokenGrant:
         """Embedded apps: trade the App Bridge session token for an (expiring) offline token."""

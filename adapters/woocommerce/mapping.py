@@ -323,6 +323,8 @@ def product_from_payload(payload: object, variations: list[dict[str, Any]] | Non
             VariantRecord(
                 external_id=product_id,
                 product_external_id=product_id,
+                # WooCommerce keeps stock on the product itself: the stock "item" is the product.
+                inventory_item_external_id=product_id,
                 sku=_optional_str(product.get("sku"), "sku"),
                 title=title,
                 allows_backorder=parent_stock.allows_backorder,
@@ -393,6 +395,7 @@ def _variation(
     return VariantRecord(
         external_id=variation_id,
         product_external_id=product_id,
+        inventory_item_external_id=variation_id,
         sku=_optional_str(variation.get("sku"), f"{field}.sku"),
         title=f"{product_title} - {' / '.join(options)}" if options else product_title,
         allows_backorder=stock.allows_backorder,

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connector.domain.records import (
+    InventoryLevelRecord,
     LineStatusPush,
     OrderRecord,
     OrderStatusPush,
@@ -32,6 +33,7 @@ WEBHOOK_TOPICS = ("order.created", "order.updated", "order.deleted", "product.up
 META_ETA = "_backorder_eta"
 META_TEXT = "_backorder_text"
 META_ORDER_STATUS = "_backorder_status"
+STOCK_LOCATION = "woocommerce-stock"  # WooCommerce has no locations: one pseudo-location
 
 
 def _gmt(moment: datetime) -> str:
@@ -100,6 +102,26 @@ class WooStorefront:
         """Every sellable variant (simple products and variations), like the Shopify storefront's."""
         for product in self.fetch_products():
             yield from product.variants
+
+    def fetch_inventory_levels(self) -> Iterator[InventoryLevelRecord]:
+        """The stock of every stock-managed variant again, as one level per variant at a single
+        pseudo-location ``STOCK_LOCATION``.
+
+        WooCommerce keeps one *available* number on the product/variation (already minus every
+        unshipped order). It also arrives with the products, but a pull applies products before
+        orders, when the engine does not yet know which orders hold units; re-applying it after
+        the orders (the pull's last step) lets the engine count those units back onto the shelf.
+        ``updated_at`` is None on purpose: stock changes do not bump ``date_modified``, so a
+        timestamp would make a changed level look unchanged.
+        """
+        for product in self.fetch_products():
+            for variant in product.variants:
+                if variant.tracks_inventory and variant.stock_quantity is not None:
+                    yield InventoryLevelRecord(
+                        inventory_item_external_id=variant.inventory_item_external_id or variant.external_id,
+                        location_external_id=STOCK_LOCATION,
+                        available=variant.stock_quantity,
+                    )
 
     def fetch_order(self, order_id: str) -> OrderRecord:
         return _map_or_explain(order_from_payload, self.client.get(f"orders/{order_id}"), "order")

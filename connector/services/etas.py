@@ -34,12 +34,14 @@ from connector.services.shop_settings import EngineSettings
 CHUNK = 5_000
 BIG_BATCH = 20_000
 
-# The customer-facing event that confirms a line's first shortfall, by line kind.
+# The customer-facing event that confirms a line's first shortfall, by line kind. Backordered,
+# dropship and oversold lines share one confirmation (one e-mail per order, each line says what
+# it waits for); a preorder gets its own, with the release date.
 SHORTFALL_EVENT = {
     LineKind.BACKORDER.value: "backordered",
     LineKind.PREORDER.value: "preorder",
-    LineKind.DROPSHIP.value: "dropship",
-    LineKind.OVERSOLD.value: "oversold",
+    LineKind.DROPSHIP.value: "backordered",
+    LineKind.OVERSOLD.value: "backordered",
 }
 
 
@@ -142,7 +144,7 @@ def recompute_etas(
             new_promised = new_notified = promise(eta, tolerance)
             if backordered > 0:
                 changes.line(SHORTFALL_EVENT.get(kind, "backordered"), order_ext,
-                             sku=sku, line=line_ext, eta=new_promised.isoformat(),
+                             sku=sku, line=line_ext, eta=new_promised.isoformat(), waits_for=kind,
                              release_date=release_date.isoformat() if release_date and kind == "preorder" else None)
         elif eta is not None and is_delay(eta, notified, tolerance):
             new_notified = promise(eta, tolerance)

@@ -31,6 +31,10 @@ TARGETS = {
     "po_ready": "merchant",
     "purchase_order": "supplier",
     "stock_short": "merchant",
+    "dropship_forward": "supplier",
+    "fulfil_dropship": "storefront",
+    "cancellation_requested": "merchant",
+    "customer_data_report": "merchant",
 }
 
 

@@ -300,6 +300,45 @@ class SandboxShopify(ShopAdmin, BulkOperations):
                 delivery.error = str(exc)
             self.deliveries.append(delivery)
 
+    def deliver_webhook(
+        self,
+        url: str,
+        topic: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        shop: str | None = None,
+        secret: str | None = None,
+        event_id: str | None = None,
+        headers: dict[str, str | None] | None = None,
+    ) -> Delivery:
+        """Send one signed delivery to ``url`` now (compliance topics, which Shopify sends to the
+        URLs in the app config rather than to API subscriptions; or a crafted delivery in tests).
+        ``secret`` signs instead of the app secret (a forged delivery); ``headers`` override."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        signature = base64.b64encode(
+            hmac.new((secret or self.api_secret).encode(), body, hashlib.sha256).digest()
+        ).decode()
+        sent: dict[str, str | None] = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": signature,
+            "X-Shopify-Shop-Domain": shop or self.default_shop,
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "X-Shopify-API-Version": "2026-04",
+            **(headers or {}),
+        }
+        final = {k: v for k, v in sent.items() if v is not None}
+        delivery = Delivery(topic=topic, url=url, headers=final, body=body)
+        try:
+            response = self._http.post(url, data=body, headers=final, timeout=self.webhook_timeout)
+            delivery.status = response.status_code
+        except requests.RequestException as exc:
+            delivery.error = str(exc)
+        self.deliveries.append(delivery)
+        return delivery
+
     def wait_for_webhooks(self, timeout: float = 5.0) -> None:
         """Wait until webhooks caused by API mutations have been delivered (admin helpers deliver inline)."""
         deadline = time.monotonic() + timeout

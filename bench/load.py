@@ -1,0 +1,495 @@
+"""Webhook ingest under load: signed Shopify deliveries against the app under gunicorn.
+
+Setups (gunicorn ``sync`` workers, ``bench.wsgi_bench:app``):
+
+* ``sqlite``: the embedded default, the app on a SQLite file, ``BENCH_LOAD_SQLITE_WORKERS``
+  workers (default 4).
+* ``postgres``: the app on PostgreSQL (``BENCH_DATABASE_URL``/``TEST_DATABASE_URL``),
+  ``BENCH_LOAD_PG_WORKERS`` workers (default 4). Skipped when PostgreSQL is not reachable.
+* baseline: a bare Flask endpoint answering 200 on the same gunicorn setup (same worker count
+  and class), loaded the same way.
+
+Load: ``wrk`` (``apt-get install wrk``) with a Lua script, or a Python generator (threads,
+``http.client``) when wrk is not installed or ``BENCH_LOAD_GENERATOR=python``. Every request is
+an ``orders/create`` delivery shaped like the sandbox Shopify's, signed with the app secret
+(HMAC-SHA256 of the body), with a unique ``X-Shopify-Event-Id``, so every request must be
+stored. Timed runs last ``BENCH_LOAD_SECONDS`` (default 60) with ``BENCH_LOAD_CONNECTIONS``
+connections (default 16) on ``BENCH_LOAD_THREADS`` wrk threads (default 2).
+
+Figures per setup: throughput (req/s), p50 and p99 latency, errors (socket errors, timeouts,
+non-2xx) and events lost (2xx answers minus rows in ``webhook_events`` with the run's event
+ids). Targets: ≥ 1,000 req/s on SQLite, ≥ 500 req/s on PostgreSQL, p99 < 100 ms, 0 errors,
+0 lost. Also the Shopify issue's figure: ``BENCH_LOAD_DELIVERIES`` (default 10,000) deliveries
+on SQLite with 4 workers, req/s and p99 against the bare endpoint; target ≥ 50 % of its
+throughput.
+
+Run ``python -m bench.load``; one JSON line per figure on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.common import emit, fresh_database, postgres_available
+from connector.config import DEMO_FERNET_KEY
+from connector.db.engine import Database
+from connector.db.models import Shop
+
+BENCH = "load"
+ROOT = Path(__file__).resolve().parents[1]
+SHOP = "bench-load.myshopify.com"
+API_KEY = "bench-api-key"
+API_SECRET = "shpss_bench0000000000000000000000000000000"
+TOPIC = "orders/create"
+TRIGGERED_AT = "2026-03-02T08:00:00.000Z"
+BODIES = 32  # distinct signed payloads; the event id makes every request unique
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _log(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# deliveries
+# ---------------------------------------------------------------------------------------------
+
+
+def signed_bodies(count: int = BODIES) -> list[tuple[bytes, str]]:
+    """``count`` orders/create payloads as the sandbox Shopify renders them, with their HMAC."""
+    from sandbox.shopify import store
+    from sandbox.shopify.server import SandboxShopify
+
+    sb = SandboxShopify(api_secret=API_SECRET, shop_domain=SHOP)  # never started: only its renderer
+    sb.create_product("Bench Mug", [{"sku": f"MUG-{i}", "price": 1200 + i, "available": 0,
+                                     "inventory_policy": "continue", "title": f"Colour {i}"} for i in range(6)])
+    out = []
+    for n in range(count):
+        order = sb.create_order([{"sku": f"MUG-{(n + k) % 6}", "quantity": 1 + k} for k in range(3)],
+                                email=f"buyer{n}@example.com", notify=False)
+        body = json.dumps(store.rest_order(sb.shop(), order)).encode()
+        out.append((body, base64.b64encode(hmac.new(API_SECRET.encode(), body, hashlib.sha256).digest()).decode()))
+    sb.stop()
+    return out
+
+
+def _headers(signature: str, event_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": TOPIC,
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Shop-Domain": SHOP,
+        "X-Shopify-Webhook-Id": event_id,
+        "X-Shopify-Event-Id": event_id,
+        "X-Shopify-Triggered-At": TRIGGERED_AT,
+        "X-Shopify-API-Version": "2026-04",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# load generators
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    ok2xx: int
+    non2xx: int
+    socket_errors: int
+    timeouts: int
+    p50_ms: float
+    p99_ms: float
+    generator: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.non2xx + self.socket_errors + self.timeouts
+
+
+_LUA = r"""
+local bodies = { %(bodies)s }
+local sigs = { %(sigs)s }
+local quota = %(quota)d
+local prefix = "%(prefix)s"
+local threads = {}
+finished = false
+counter = 0
+ok2xx = 0
+non2xx = 0
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function request()
+  counter = counter + 1
+  local i = (counter %% #bodies) + 1
+  local id = prefix .. "-" .. tid .. "-" .. counter
+  return wrk.format("POST", "/webhooks/shopify", {
+    ["Content-Type"] = "application/json",
+    ["X-Shopify-Topic"] = "%(topic)s",
+    ["X-Shopify-Hmac-Sha256"] = sigs[i],
+    ["X-Shopify-Shop-Domain"] = "%(shop)s",
+    ["X-Shopify-Webhook-Id"] = id,
+    ["X-Shopify-Event-Id"] = id,
+    ["X-Shopify-Triggered-At"] = "%(triggered)s",
+    ["X-Shopify-API-Version"] = "2026-04",
+  }, bodies[i])
+end
+
+function response(status, headers, body)
+  if status >= 200 and status < 300 then ok2xx = ok2xx + 1 else non2xx = non2xx + 1 end
+  if quota > 0 and not finished and ok2xx + non2xx >= quota then
+    finished = true
+    local f = io.open("%(donefile)s", "a")
+    f:write("done\n")
+    f:close()
+  end
+end
+
+function done(summary, latency, requests)
+  local ok, bad = 0, 0
+  for _, t in ipairs(threads) do
+    ok = ok + t:get("ok2xx")
+    bad = bad + t:get("non2xx")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%%d,"duration_us":%%d,"connect":%%d,"read":%%d,"write":%%d,"status":%%d,' ..
+    '"timeout":%%d,"p50_us":%%d,"p99_us":%%d,"max_us":%%d,"ok2xx":%%d,"non2xx":%%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max, ok, bad))
+end
+"""
+
+
+def _lua_string(value: str) -> str:
+    assert "]==]" not in value
+    return f"[==[{value}]==]"
+
+
+def run_wrk(url: str, bodies: list[tuple[bytes, str]], prefix: str, *, seconds: float, connections: int,
+            threads: int, quota: int = 0) -> LoadResult:
+    """``seconds`` of load, or (``quota`` > 0) until ``quota`` responses, ``seconds`` bounding it.
+
+    wrk has no request count: each thread notes in a file when it has its share of the quota
+    and keeps the load on (a thread that stopped would leave sync workers blocked on its idle
+    connections); once every thread has, wrk gets SIGINT, which ends it with its summary and
+    the real elapsed time. A few requests more than ``quota`` are made.
+    """
+    per_thread = -(-quota // threads) if quota else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        donefile = Path(tmp) / "done"
+        script = Path(tmp) / "deliveries.lua"
+        script.write_text(_LUA % {
+            "bodies": ", ".join(_lua_string(b.decode()) for b, _ in bodies),
+            "sigs": ", ".join(json.dumps(s) for _, s in bodies),
+            "quota": per_thread, "prefix": prefix, "topic": TOPIC, "shop": SHOP, "triggered": TRIGGERED_AT,
+            "donefile": str(donefile),
+        })
+        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, int(seconds))}s",
+               "--timeout", "10s", "--latency", "-s", str(script), url]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if quota:
+            deadline = time.monotonic() + seconds + 5
+            while proc.poll() is None and time.monotonic() < deadline:
+                if donefile.exists() and donefile.read_text().count("done") >= threads:
+                    proc.send_signal(signal.SIGINT)
+                    break
+                time.sleep(0.005)
+        try:
+            stdout, stderr = proc.communicate(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {stdout[-500:]} {stderr[-500:]}")
+    r = json.loads(line.removeprefix("BENCHJSON "))
+    return LoadResult(
+        requests=r["requests"], seconds=r["duration_us"] / 1e6, ok2xx=r["ok2xx"], non2xx=r["non2xx"],
+        socket_errors=r["connect"] + r["read"] + r["write"], timeouts=r["timeout"], p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000, generator="wrk",
+        extra={"max_ms": r["max_us"] / 1000, "wrk_status_errors": r["status"]},
+    )
+
+
+def run_python(url: str, bodies: list[tuple[bytes, str]], prefix: str, *, seconds: float, connections: int,
+               threads: int = 0, quota: int = 0) -> LoadResult:
+    """A fallback generator: ``connections`` threads, one HTTP/1.1 connection each (reopened
+    when the server closes it). Slower than wrk: on a small machine it can be the bottleneck."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    lock = threading.Lock()
+    state = {"sent": 0, "ok": 0, "bad": 0, "socket": 0, "timeouts": 0}
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    deadline = time.perf_counter() + seconds
+
+    def worker(n: int) -> None:
+        conn: http.client.HTTPConnection | None = None
+        count = 0
+        mine = latencies[n]
+        while time.perf_counter() < deadline:
+            with lock:
+                if quota and state["sent"] >= quota:
+                    break
+                state["sent"] += 1
+            count += 1
+            body, signature = bodies[count % len(bodies)]
+            event_id = f"{prefix}-{n}-{count}"
+            t0 = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+                conn.request("POST", "/webhooks/shopify", body=body, headers=_headers(signature, event_id))
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+                if response.will_close:
+                    conn.close()
+                    conn = None
+            except TimeoutError:
+                with lock:
+                    state["timeouts"] += 1
+                conn = None
+                continue
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    state["socket"] += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                continue
+            mine.append(time.perf_counter() - t0)
+            with lock:
+                state["ok" if 200 <= status < 300 else "bad"] += 1
+        if conn is not None:
+            conn.close()
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(connections)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    flat = sorted(x for lst in latencies for x in lst)
+
+    def pct(p: float) -> float:
+        return flat[min(len(flat) - 1, int(p / 100 * len(flat)))] * 1000 if flat else 0.0
+
+    return LoadResult(
+        requests=state["ok"] + state["bad"], seconds=elapsed, ok2xx=state["ok"], non2xx=state["bad"],
+        socket_errors=state["socket"], timeouts=state["timeouts"], p50_ms=pct(50), p99_ms=pct(99),
+        generator="python", extra={"max_ms": flat[-1] * 1000 if flat else 0.0},
+    )
+
+
+def generator() -> str:
+    wanted = os.environ.get("BENCH_LOAD_GENERATOR", "").strip()
+    if wanted in ("wrk", "python"):
+        return wanted
+    return "wrk" if shutil.which("wrk") else "python"
+
+
+def load(url: str, bodies: list[tuple[bytes, str]], prefix: str, **kwargs: Any) -> LoadResult:
+    return (run_wrk if generator() == "wrk" else run_python)(url, bodies, prefix, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# gunicorn
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app: str, workers: int, database_url: str | None = None) -> Iterator[str]:
+    """``bench.wsgi_bench:app`` under gunicorn on a loopback port; yields the base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BENCH_WSGI_APP": app,
+        "FERNET_KEYS": DEMO_FERNET_KEY,
+        "SECRET_KEY": "bench-secret-key",
+        "SHOPIFY_API_KEY": API_KEY,
+        "SHOPIFY_API_SECRET": API_SECRET,
+        "LOG_LEVEL": "WARNING",
+        "JOB_BACKEND": "embedded",
+        "PYTHONPATH": str(ROOT),
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    worker_class = os.environ.get("BENCH_LOAD_WORKER_CLASS", "sync")
+    cmd = [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "-k", worker_class,
+           "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "bench.wsgi_bench:app"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+            time.sleep(0.2)
+        time.sleep(0.5 * workers)  # let every worker finish booting, not only the first
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# the bench
+# ---------------------------------------------------------------------------------------------
+
+
+def add_shop(db: Database) -> int:
+    with db.engine.begin() as conn:
+        return int(conn.execute(Shop.__table__.insert().values(  # type: ignore[attr-defined]
+            platform="shopify", domain=SHOP, name="Bench", status="installed", scopes="", timezone="UTC",
+            currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC),
+        )).inserted_primary_key[0])
+
+
+def stored(db: Database, prefix: str) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM webhook_events WHERE event_id LIKE :p"),
+                                {"p": f"{prefix}-%"}).scalar() or 0)
+
+
+def _prefix() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def emit_run(kind: str, result: LoadResult, rows: int, base: LoadResult | None, min_rps: float) -> None:
+    lost = max(0, result.ok2xx - rows)
+    common = {"generator": result.generator, "requests": result.requests, "seconds": round(result.seconds, 2)}
+    emit(BENCH, f"{kind}.throughput_rps", result.rps, "req/s", base.rps if base else None,
+         f">= {min_rps:.0f} req/s", result.rps >= min_rps, **common)
+    emit(BENCH, f"{kind}.p50_ms", result.p50_ms, "ms", base.p50_ms if base else None, "reported", None)
+    emit(BENCH, f"{kind}.p99_ms", result.p99_ms, "ms", base.p99_ms if base else None, "< 100 ms",
+         result.p99_ms < 100, max_ms=round(result.extra.get("max_ms", 0.0), 1))
+    emit(BENCH, f"{kind}.errors", result.errors, "errors", None, "0", result.errors == 0,
+         non2xx=result.non2xx, socket_errors=result.socket_errors, timeouts=result.timeouts)
+    emit(BENCH, f"{kind}.events_lost", lost, "events", None, "0 (2xx answers without a stored row)", lost == 0,
+         answered_2xx=result.ok2xx, rows_stored=rows, rows_beyond_2xx=max(0, rows - result.ok2xx))
+
+
+def main() -> None:
+    seconds = float(_env_int("BENCH_LOAD_SECONDS", 60))
+    connections = _env_int("BENCH_LOAD_CONNECTIONS", 16)
+    threads = _env_int("BENCH_LOAD_THREADS", 2)
+    sqlite_workers = _env_int("BENCH_LOAD_SQLITE_WORKERS", 4)
+    pg_workers = _env_int("BENCH_LOAD_PG_WORKERS", 4)
+    deliveries = _env_int("BENCH_LOAD_DELIVERIES", 10_000)
+    opts = {"connections": connections, "threads": threads}
+    bodies = signed_bodies()
+    _log(f"generator {generator()}, {seconds:.0f} s runs, {connections} connections, bodies ~{len(bodies[0][0])} B")
+
+    bare: dict[int, LoadResult] = {}
+    bare_count: LoadResult | None = None
+    for workers in sorted({sqlite_workers, pg_workers, 4}):
+        with gunicorn("bare", workers) as url:
+            if workers in (sqlite_workers, pg_workers):
+                _log(f"bare endpoint, {workers} workers, {seconds:.0f} s")
+                bare[workers] = load(url, bodies, _prefix(), seconds=seconds, **opts)
+                _log(f"  {bare[workers].rps:.0f} req/s, p99 {bare[workers].p99_ms:.1f} ms")
+            if workers == 4 and deliveries:
+                _log(f"bare endpoint, 4 workers, {deliveries} deliveries")
+                bare_count = load(url, bodies, _prefix(), seconds=max(seconds, 300), quota=deliveries, **opts)
+    for workers, result in bare.items():
+        emit(BENCH, f"bare_{workers}w.throughput_rps", result.rps, "req/s", None, "baseline", None,
+             generator=result.generator, requests=result.requests, p50_ms=round(result.p50_ms, 2),
+             p99_ms=round(result.p99_ms, 2), errors=result.errors)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with fresh_database("sqlite", Path(tmp)) as db:
+            add_shop(db)
+            with gunicorn("connector", sqlite_workers, db.url) as url:
+                _log(f"app on SQLite, {sqlite_workers} workers, {seconds:.0f} s")
+                prefix = _prefix()
+                result = load(url, bodies, prefix, seconds=seconds, **opts)
+                emit_run(f"sqlite_{sqlite_workers}w", result, stored(db, prefix), bare[sqlite_workers], 1000)
+        if deliveries:
+            with fresh_database("sqlite", Path(tmp)) as db:
+                add_shop(db)
+                with gunicorn("connector", 4, db.url) as url:
+                    _log(f"app on SQLite, 4 workers, {deliveries} deliveries")
+                    prefix = _prefix()
+                    result = load(url, bodies, prefix, seconds=max(seconds, 300), quota=deliveries, **opts)
+                    rows = stored(db, prefix)
+                    target = 0.5 * bare_count.rps if bare_count else 0.0
+                    emit(BENCH, "sqlite_4w.deliveries_rps", result.rps, "req/s",
+                         bare_count.rps if bare_count else None, ">= 50% of the bare endpoint's req/s",
+                         result.rps >= target and result.errors == 0 and result.ok2xx - rows <= 0,
+                         deliveries=deliveries, requests=result.requests, errors=result.errors,
+                         events_lost=max(0, result.ok2xx - rows), generator=result.generator)
+                    emit(BENCH, "sqlite_4w.deliveries_p99_ms", result.p99_ms, "ms",
+                         bare_count.p99_ms if bare_count else None, "< 100 ms", result.p99_ms < 100,
+                         p50_ms=round(result.p50_ms, 2))
+
+        if postgres_available():
+            with fresh_database("postgres", Path(tmp)) as db:
+                add_shop(db)
+                with gunicorn("connector", pg_workers, db.url) as url:
+                    _log(f"app on PostgreSQL, {pg_workers} workers, {seconds:.0f} s")
+                    prefix = _prefix()
+                    result = load(url, bodies, prefix, seconds=seconds, **opts)
+                    emit_run(f"postgres_{pg_workers}w", result, stored(db, prefix), bare[pg_workers], 500)
+        else:
+            _log("PostgreSQL not reachable: its figures are skipped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The composition root: every collaborator of a running process, built once from settings.
+
+``build_runtime(settings)`` wires the adapters (Shopify, WooCommerce, SMTP, suppliers) into the
+services and the jobs; ``build_web_app(runtime)`` builds the Flask app with every blueprint;
+``job_context()`` is what Celery workers load (``BACKORDERS_JOB_CONTEXT=bootstrap.runtime:job_context``).
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+
+from adapters.mail.smtp import SmtpMailer
+from adapters.shopify.gateway import ShopifyAuth, ShopifyGateway
+from adapters.woocommerce.gateway import WooGateway
+from bootstrap.dispatch import build_dispatcher_factory, thirty_day_notice_job
+from bootstrap.dispatch_suppliers import dropship_check_job
+from bootstrap.wiring import build_database
+from connector.config import Settings, load_settings
+from connector.db.engine import Database
+from connector.ports import OutboxDispatcher, PlatformGateway, Storefront
+from connector.services import shops
+from connector.services.sync import pull_store
+from connector.services.webhooks import process_pending
+from connector.services.woo_connect import shop_gateway
+from jobs.registry import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    mailer: SmtpMailer
+    shopify: ShopifyGateway | None  # None when no Shopify app credentials are configured
+    shopify_auth: ShopifyAuth | None
+    woocommerce: WooGateway
+    dispatcher_factory: Callable[[int], OutboxDispatcher]
+    job_ctx: JobContext
+    clock: Callable[[], datetime] = _utcnow
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="kick"))
+
+    def storefront_for(self, shop_id: int) -> Storefront | None:
+        """The store client of an installed shop (None for manual shops and uninstalled ones)."""
+        access = shops.shop_access(self.db, shop_id)
+        if access.status != "installed":
+            return None
+        if access.platform == "shopify" and self.shopify is not None:
+            return self.shopify.storefront_for(access, self.db)
+        if access.platform == "woocommerce":
+            return self.woocommerce.storefront_for(access)
+        return None
+
+    def gateway_for(self, shop_id: int) -> PlatformGateway | None:
+        platform = shops.shop_access(self.db, shop_id).platform
+        if platform == "shopify":
+            return self.shopify
+        if platform == "woocommerce":
+            return shop_gateway(self.db, shop_id, self.woocommerce)  # type: ignore[no-any-return]
+        return None
+
+    def process_webhooks(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
+        gateway = self.gateway_for(shop_id)
+        if gateway is None:
+            return {"skipped": "no platform"}
+        return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock()))
+
+    def pull(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
+        storefront = self.storefront_for(shop_id)
+        if storefront is None:
+            return {"skipped": "not installed or no platform"}
+        return dataclasses.asdict(pull_store(self.db, shop_id, storefront, now or self.clock()))
+
+    def kick(self, platform: str, shop_id: int) -> None:
+        """Process a shop's stored webhooks right after the response (the job is the safety net)."""
+
+        def run() -> None:
+            try:
+                self.process_webhooks(shop_id)
+            except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
+                log.exception("processing webhooks of shop %s after a delivery failed", shop_id)
+
+        self.executor.submit(run)
+
+
+def build_runtime(settings: Settings, *, shopify_base_url_for: Callable[[str], str | None] | None = None,
+                  clock: Callable[[], datetime] = _utcnow) -> Runtime:
+    db = build_database(settings)
+    mailer = SmtpMailer(settings.smtp_url)
+    shopify: ShopifyGateway | None = None
+    auth: ShopifyAuth | None = None
+    if settings.shopify_api_key and settings.shopify_api_secret:
+        shopify = ShopifyGateway(settings.shopify_api_key, settings.shopify_api_secret, settings.shopify_api_version,
+                                 shopify_base_url_for, max_bytes=settings.webhook_max_bytes)
+        auth = ShopifyAuth(settings.shopify_api_key, settings.shopify_api_secret, settings.shopify_api_version,
+                           shopify_base_url_for)
+    else:
+        log.info("SHOPIFY_API_KEY/SECRET not set: the Shopify app is disabled")
+    woo = WooGateway(max_bytes=settings.webhook_max_bytes, allow_loopback=settings.demo)
+    holder: dict[str, Runtime] = {}
+
+    def storefront_for(shop_id: int) -> Storefront | None:
+        return holder["rt"].storefront_for(shop_id)
+
+    dispatcher_factory = build_dispatcher_factory(db, settings, storefront_for, mailer, clock=clock)
+
+    def refresh_tokens(ctx: JobContext, shop_id: int, now: datetime) -> dict[str, Any]:
+        if shopify is None or shops.shop_access(db, shop_id).platform != "shopify":
+            return {"skipped": "no expiring tokens"}
+        return {"refreshed": shopify.refresh_if_due(db, shop_id)}
+
+    hooks = {
+        "process_webhooks": lambda ctx, shop_id, now: holder["rt"].process_webhooks(shop_id, now),
+        "pull_store": lambda ctx, shop_id, now: holder["rt"].pull(shop_id, now),
+        "dropship_check": dropship_check_job,
+        "refresh_tokens": refresh_tokens,
+        "thirty_day_notice": thirty_day_notice_job,
+    }
+    job_ctx = JobContext(db, settings, dispatcher_factory, hooks, clock=clock)
+    rt = Runtime(settings, db, mailer, shopify, auth, woo, dispatcher_factory, job_ctx, clock)
+    holder["rt"] = rt
+    return rt
+
+
+def build_web_app(rt: Runtime) -> Flask:
+    from connector.web import create_app
+    from connector.web.shopify_app import ShopifyAppSettings, ShopifyExtension, init_shopify_app
+    from connector.web.woocommerce_app import register_woocommerce
+
+    s = rt.settings
+    gateways: dict[str, Any] = {"woocommerce": rt.woocommerce}
+    if rt.shopify is not None:
+        gateways["shopify"] = rt.shopify
+    app = create_app(s, rt.db, gateways=gateways, kick=rt.kick, clock=rt.clock)
+    if rt.shopify is not None and rt.shopify_auth is not None:
+        init_shopify_app(app, ShopifyExtension(
+            oauth=rt.shopify_auth, gateway=rt.shopify,
+            settings=ShopifyAppSettings(app_url=s.app_url.rstrip("/"), api_key=s.shopify_api_key,
+                                        scopes=s.shopify_scopes),
+        ))
+    register_woocommerce(app)
+    return app
+
+
+def job_context() -> JobContext:
+    """Entry point for Celery workers and clocks (settings from the environment)."""
+    return build_runtime(load_settings()).job_ctx

@@ -1,0 +1,194 @@
+"""Pull a store (the safety net behind webhooks, and the initial backfill after install).
+
+Order of resources matters: products first (variants exist before anything refers to them),
+then orders (demand), then inventory levels. Stores report *available* units that already
+subtract open orders, so applying levels after the orders lets ``apply_available`` count the
+units those orders hold and arrive at the true shelf count.
+
+Each resource keeps a :class:`SyncCursor` (the newest ``updated_at`` applied, ISO 8601). Orders
+are fetched since that cursor (inclusive) and applied in batches, each batch in one transaction
+together with the cursor, so a pull that breaks off resumes where it stopped. A record whose
+``updated_at`` equals what we hold is skipped (the webhook already brought it); an older one is
+stale and ignored by the ingest services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from connector.db.engine import Database
+from connector.db.models import Location, SalesOrder, StockLevel, SyncCursor, Variant
+from connector.db.uow import UnitOfWork
+from connector.domain.records import InventoryLevelRecord, OrderRecord, ProductRecord
+from connector.errors import NotFound
+from connector.ports import Storefront
+from connector.services import events
+from connector.services.catalog import apply_inventory_level, upsert_variant
+from connector.services.etas import recompute_etas
+from connector.services.events import Changes
+from connector.services.orders import ingest_order
+from connector.services.shop_settings import engine_settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+T = TypeVar("T")
+
+
+@dataclass
+class ResourceReport:
+    applied: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+
+@dataclass
+class PullReport:
+    products: ResourceReport = field(default_factory=ResourceReport)
+    orders: ResourceReport = field(default_factory=ResourceReport)
+    inventory_levels: ResourceReport = field(default_factory=ResourceReport)
+    skipped: str | None = None  # why nothing was pulled (shop not installed)
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def read_cursor(db: Database, shop_id: int, resource: str) -> datetime | None:
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        row = uow.find(SyncCursor, resource=resource)
+        return datetime.fromisoformat(row.cursor) if row is not None and row.cursor else None
+
+
+def _advance(uow: UnitOfWork, resource: str, seen: datetime | None, now: datetime) -> None:
+    row = uow.find(SyncCursor, resource=resource)
+    if row is None:
+        row = uow.add(SyncCursor(resource=resource, cursor=None, updated_at=now))
+    current = datetime.fromisoformat(row.cursor) if row.cursor else None
+    if seen is not None and (current is None or seen > current):
+        row.cursor = seen.isoformat()
+    row.updated_at = now
+
+
+def _newest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _apply_products(db: Database, shop_id: int, products: Iterable[ProductRecord], now: datetime,
+                    report: ResourceReport) -> None:
+    for batch in _batches(products, BATCH):
+        with UnitOfWork(db, shop_id) as uow:
+            shop = uow.shop()
+            changes = Changes(now)
+            newest: datetime | None = None
+            for product in batch:
+                newest = _newest(newest, product.updated_at)
+                for rec in product.variants:
+                    newest = _newest(newest, rec.updated_at)
+                    held = uow.session.scalars(select(Variant).where(Variant.external_id == rec.external_id)).first()
+                    if held is not None and rec.updated_at is not None and held.platform_updated_at is not None:
+                        if rec.updated_at == held.platform_updated_at:
+                            report.unchanged += 1
+                            continue
+                        if rec.updated_at < held.platform_updated_at:
+                            report.stale += 1
+                            continue
+                    upsert_variant(uow.session, shop, rec, product.external_id, changes)
+                    report.applied += 1
+            recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
+            events.flush(uow.session, shop.id, changes)
+            _advance(uow, "products", newest, now)
+            uow.commit()
+
+
+def _apply_orders(db: Database, shop_id: int, orders: Iterable[OrderRecord], now: datetime,
+                  report: ResourceReport) -> None:
+    for batch in _batches(orders, BATCH):
+        with UnitOfWork(db, shop_id) as uow:
+            shop = uow.shop()
+            changes = Changes(now)
+            newest: datetime | None = None
+            for record in batch:
+                newest = _newest(newest, record.updated_at)
+                held = uow.session.scalar(
+                    select(SalesOrder.platform_updated_at).where(SalesOrder.external_id == record.external_id)
+                )
+                if held is not None and held == record.updated_at:
+                    report.unchanged += 1
+                    continue
+                result = ingest_order(uow.session, shop, record, changes)
+                if result.outcome == "stale":
+                    report.stale += 1
+                else:
+                    report.applied += 1
+            recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
+            events.flush(uow.session, shop.id, changes)
+            _advance(uow, "orders", newest, now)
+            uow.commit()
+
+
+def _apply_levels(db: Database, shop_id: int, levels: Iterable[InventoryLevelRecord], now: datetime,
+                  report: ResourceReport) -> None:
+    for batch in _batches(levels, BATCH):
+        with UnitOfWork(db, shop_id) as uow:
+            shop = uow.shop()
+            changes = Changes(now)
+            newest: datetime | None = None
+            for rec in batch:
+                newest = _newest(newest, rec.updated_at)
+                if rec.updated_at is not None:
+                    held = uow.session.scalar(
+                        select(StockLevel.updated_at)
+                        .join(Variant, Variant.id == StockLevel.variant_id)
+                        .join(Location, Location.id == StockLevel.location_id)
+                        .where(Variant.inventory_item_external_id == rec.inventory_item_external_id,
+                               Location.external_id == rec.location_external_id)
+                    )
+                    if held is not None and held == rec.updated_at:
+                        report.unchanged += 1
+                        continue
+                if apply_inventory_level(uow.session, shop, rec, changes):
+                    report.applied += 1
+                else:
+                    report.stale += 1  # stale, or an item we do not know (no variant)
+            recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
+            events.flush(uow.session, shop.id, changes)
+            _advance(uow, "inventory_levels", newest, now)
+            uow.commit()
+
+
+def pull_store(db: Database, shop_id: int, storefront: Storefront, now: datetime) -> PullReport:
+    """Pull products, orders updated since the cursor, and inventory levels into the engine.
+
+    Platform errors (``PlatformError``/``AuthError``) propagate: what was committed before the
+    failure stays, and the next pull resumes from the cursors.
+    """
+    report = PullReport()
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        try:
+            status = uow.shop().status
+        except NotFound:
+            report.skipped = "unknown shop"
+            return report
+    if status != "installed":
+        report.skipped = f"shop is {status}"
+        return report
+    _apply_products(db, shop_id, storefront.fetch_products(), now, report.products)
+    since = read_cursor(db, shop_id, "orders")
+    _apply_orders(db, shop_id, storefront.fetch_orders_since(since), now, report.orders)
+    _apply_levels(db, shop_id, storefront.fetch_inventory_levels(), now, report.inventory_levels)
+    log.info("pulled shop %s: %s", shop_id, report)
+    return report

@@ -1,0 +1,349 @@
+"""The JSON API for the merchant's own tools, under ``/api/v1``; its document at ``/api/openapi.json``.
+
+Every ``/api/v1`` request needs ``Authorization: Bearer <token>``: an unknown or revoked token
+is 401, a read-only token on a write operation 403. The token decides the shop, and every
+query runs in a unit of work bound to it, so another shop's purchase order number is a 404
+like a missing one. Parameters and bodies are checked against the OpenAPI document itself
+(``connector.web.openapi``). Every error, including malformed JSON, unknown paths under /api,
+wrong methods, oversized bodies and our own faults, has the shape
+``{"error": {"code", "message", "field"}}``.
+
+``create_app`` registers ``bp``; the blueprint also installs app-wide 404/405 handlers that
+answer in JSON only for paths under /api and leave every other path to Flask's defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
+
+from connector.db.engine import Database
+from connector.errors import ConnectorError, NotFound, ValidationError
+from connector.services import api_queries as q
+from connector.services.purchase_order_queries import purchase_order_detail
+from connector.services.purchasing import receive_purchase_order
+from connector.web.openapi import (
+    MAX_BODY_BYTES,
+    MAX_INT,
+    RECEIPT_REQUEST,
+    TEXT_PATTERN,
+    SchemaViolation,
+    check,
+    openapi_document,
+)
+from connector.web.openapi import parse_parameters as _parse
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
+
+Authenticator = Callable[[Database, str, datetime], q.ApiPrincipal | None]
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, stable code, message and the field at fault."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    response = jsonify(error={"code": code, "message": message, "field": field})
+    response.status_code = status
+    return response
+
+
+def _db() -> Database:
+    db: Database = current_app.extensions["backorders.db"]
+    return db
+
+
+def _now() -> datetime:
+    clock: Callable[[], datetime] | None = current_app.extensions.get("backorders.clock")
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+def _is_api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+# Authentication ------------------------------------------------------------------------------
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    # Flask checks MAX_CONTENT_LENGTH lazily; the API's own, smaller limit applies to its bodies.
+    request.max_content_length = MAX_BODY_BYTES
+    if request.endpoint == "api.openapi_json":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("send Authorization: Bearer <token> (create one on Settings → API tokens)")
+    authenticate: Authenticator = current_app.extensions.get("backorders.api_authenticator", q.api_principal)
+    principal = authenticate(_db(), token.strip(), _now())
+    if principal is None:
+        return _unauthorized("the token is unknown or revoked")
+    g.api_principal = principal
+    return None
+
+
+@bp.after_request
+def _no_sniff_no_store(response: Response) -> Response:
+    # Answers are one shop's data for one token: no shared cache may keep them, and no browser
+    # may read a JSON error that echoes input as anything but JSON.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def _unauthorized(message: str) -> Response:
+    response = _error(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def _shop_id() -> int:
+    principal: q.ApiPrincipal = g.api_principal
+    return principal.shop_id
+
+
+def _require_write() -> None:
+    principal: q.ApiPrincipal = g.api_principal
+    if q.WRITE not in principal.scopes:
+        raise ApiError(403, "forbidden", "this token may only read; create a read-write token to write")
+
+
+# Parameters and bodies -------------------------------------------------------------------------
+
+
+def _params(op_id: str, **path: str) -> dict[str, Any]:
+    try:
+        return _parse(op_id, request.args, path)
+    except SchemaViolation as exc:
+        raise ApiError(400, "invalid", f"{exc.field} {exc.message}", exc.field) from None
+
+
+def _page(params: dict[str, Any], decode_key: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> q.PageRequest:
+    cursor, offset = params.get("cursor"), params.get("offset") or 0
+    if cursor is None:
+        return q.PageRequest(limit=params["limit"], offset=offset)
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(raw, list):
+            raise ValueError("not a list")
+        after = decode_key(tuple(raw))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise ApiError(400, "invalid", "cursor is not one this API handed out", "cursor") from None
+    return q.PageRequest(limit=params["limit"], after=after, offset=offset)
+
+
+def _cursor(key: tuple[Any, ...] | None) -> str | None:
+    if key is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+# Cursors are opaque to clients but only base64 JSON to us, so a forged one must fail here, as
+# 400, never deeper down as an overflow or an encoding error (500).
+def _key_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_INT:
+        raise ValueError("bad cursor id")
+    return value
+
+
+def _key_text(value: Any) -> str:
+    try:
+        check({"type": "string", "maxLength": 255, "pattern": TEXT_PATTERN}, value, "cursor")
+    except SchemaViolation as exc:
+        raise ValueError("bad cursor text") from exc
+    return str(value)
+
+
+def _key_datetime(value: Any) -> datetime:
+    when = datetime.fromisoformat(_key_text(value))
+    if when.utcoffset() != timedelta(0) or not 1970 <= when.year <= 9998:
+        raise ValueError("bad cursor time")
+    return when
+
+
+def _backorder_key(raw: tuple[Any, ...]) -> tuple[datetime, int]:
+    stamp, line_id = raw
+    return _key_datetime(stamp), _key_int(line_id)
+
+
+def _po_key(raw: tuple[Any, ...]) -> tuple[int]:
+    (po_id,) = raw
+    return (_key_int(po_id),)
+
+
+def _supplier_key(raw: tuple[Any, ...]) -> tuple[str, int]:
+    name, supplier_id = raw
+    return _key_text(name), _key_int(supplier_id)
+
+
+def _page_response(page: q.Page) -> Response:
+    return _json({"data": page.items, "next_cursor": _cursor(page.last_key)})
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    # Dates and datetimes as ISO 8601 (Flask's default provider would write HTTP dates).
+    text = json.dumps(body, default=_iso, ensure_ascii=False, separators=(",", ":"))
+    return current_app.response_class(text, status=status, mimetype="application/json")
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return DefaultJSONProvider.default(value)
+
+
+def _json_body(schema: dict[str, Any]) -> Any:
+    # The body is read as JSON whatever Content-Type says: a bearer token (never a cookie)
+    # authorizes the request, so a cross-site form post gains nothing from this leniency.
+    raw = request.get_data(cache=True)  # raises 413 above MAX_BODY_BYTES
+    if not raw:
+        raise ApiError(400, "malformed_json", "the body is empty; send a JSON object", "body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
+        raise ApiError(400, "malformed_json", "the body is not valid JSON", "body") from None
+    try:
+        check(schema, data, "")
+    except SchemaViolation as exc:
+        raise ApiError(400, "invalid", f"{exc.field or 'body'} {exc.message}", exc.field or "body") from None
+    return data
+
+
+# Endpoints -------------------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return _json(openapi_document())
+
+
+@bp.get("/v1/backorders")
+def list_backorders() -> Response:
+    params = _params("list_backorders")
+    page = _page(params, _backorder_key)
+    return _page_response(q.backorders(_db(), _shop_id(), page, sku=params.get("sku"),
+                                       supplier_id=params.get("supplier")))
+
+
+@bp.get("/v1/purchase-orders")
+def list_purchase_orders() -> Response:
+    params = _params("list_purchase_orders")
+    page = _page(params, _po_key)
+    return _page_response(q.purchase_orders(_db(), _shop_id(), page, _now().date(), status=params.get("status"),
+                                            supplier_id=params.get("supplier")))
+
+
+@bp.get("/v1/purchase-orders/<number>")
+def get_purchase_order(number: str) -> Response:
+    _params("get_purchase_order", number=number)
+    return _json(q.purchase_order(_db(), _shop_id(), number))
+
+
+@bp.post("/v1/purchase-orders/<number>/receipts")
+def receive(number: str) -> Response:
+    _require_write()
+    _params("receive_purchase_order", number=number)
+    body = _json_body(RECEIPT_REQUEST)
+    quantities: dict[str, int] = {}
+    for i, line in enumerate(body["lines"]):
+        if line["sku"] in quantities:
+            raise ApiError(422, "duplicate_sku", f"SKU {line['sku']} appears twice; send it once",
+                           f"lines[{i}].sku")
+        quantities[line["sku"]] = int(line["quantity"])
+    shop_id = _shop_id()
+    po_id = q.purchase_order_id(_db(), shop_id, number)
+    skus = {line.sku for line in purchase_order_detail(_db(), shop_id, po_id).lines}
+    for i, line in enumerate(body["lines"]):
+        if line["sku"] not in skus:
+            raise ApiError(422, "unknown_sku", f"{number} has no line for SKU {line['sku']}", f"lines[{i}].sku")
+    try:
+        results = receive_purchase_order(_db(), shop_id, po_id, quantities, _now())
+    except ValidationError as exc:  # e.g. a draft PO: send it before receiving
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+    received = [
+        {"sku": sku, "quantity": quantities[sku], "to_pegged_lines": r.to_pegged_lines,
+         "to_other_lines": r.to_other_lines, "to_stock": r.to_stock}
+        for sku, r in results.items()
+    ]
+    return _json({"received": received, "purchase_order": q.purchase_order(_db(), shop_id, number)}, 201)
+
+
+@bp.get("/v1/suppliers")
+def list_suppliers() -> Response:
+    params = _params("list_suppliers")
+    return _page_response(q.suppliers(_db(), _shop_id(), _page(params, _supplier_key)))
+
+
+# Errors ----------------------------------------------------------------------------------------
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return _error(exc.status, exc.code, exc.message, exc.field)
+
+
+@bp.errorhandler(ConnectorError)
+def _connector_error(exc: ConnectorError) -> Response:
+    field = exc.data.get("field")
+    field = field if isinstance(field, str) else None
+    if isinstance(exc, NotFound):
+        return _error(404, "not_found", exc.message, field)
+    if isinstance(exc, ValidationError):
+        return _error(422, exc.code, exc.message, exc.field)
+    log.exception("API request failed: %s", exc.message)
+    return _error(500, "internal", "something went wrong on our side; it has been logged")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    return _error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes", "body")
+
+
+@bp.errorhandler(InternalServerError)
+def _internal(exc: InternalServerError) -> Response:
+    # Reached for uncaught exceptions (Flask logs them first); never leak their text.
+    return _error(500, "internal", "something went wrong on our side; it has been logged")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return _http_json(exc)
+
+
+def _http_json(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    messages = {404: f"no API endpoint at {request.path}", 405: f"{request.method} is not allowed here"}
+    response = _error(status, codes.get(status, "http_error"), messages.get(status, exc.description or exc.name))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+# Routing failures (unknown path, wrong method) happen before Flask knows the blueprint, so a
+# blueprint handler never sees them: these app-wide ones answer JSON for /api paths only.
+@bp.app_errorhandler(404)
+def _app_not_found(exc: HTTPException) -> Any:
+    return _http_json(exc) if _is_api_path() else exc
+
+
+@bp.app_errorhandler(405)
+def _app_method_not_allowed(exc: HTTPException) -> Any:
+    return _http_json(exc) if _is_api_path() else exc
