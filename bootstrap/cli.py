@@ -83,6 +83,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args), host=args.host, port=args.port)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bootstrap.serve import worker
+
+    return worker(_settings(args), args.celery_args)
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    from bootstrap.serve import clock
+
+    return clock(_settings(args))
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from bootstrap.serve import scheduler
+
+    return scheduler(_settings(args))
+
+
+def cmd_run_job(args: argparse.Namespace) -> int:
+    from bootstrap.runtime import build_runtime
+    from jobs.runner import run_job_for_all_shops
+
+    rt = build_runtime(_settings(args))
+    report = run_job_for_all_shops(rt.job_ctx, args.job, rt.clock())
+    print(json.dumps(report.as_dict() if hasattr(report, "as_dict") else repr(report), default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backorders", description=__doc__)
     parser.add_argument("--database-url", help="overrides DATABASE_URL")
@@ -116,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.set_defaults(func=cmd_serve)
+
+    wk = sub.add_parser("worker", help="a Celery worker (JOB_BACKEND=celery); extra args go to `celery worker`")
+    wk.add_argument("celery_args", nargs=argparse.REMAINDER)
+    wk.set_defaults(func=cmd_worker)
+    sub.add_parser("clock", help="the scaled-out clock: enqueues jobs; a second one stands by").set_defaults(
+        func=cmd_clock)
+    sub.add_parser("scheduler", help="the embedded scheduler alone, in the foreground").set_defaults(
+        func=cmd_scheduler)
+    rj = sub.add_parser("run-job", help="run one job now for every due shop (consolidate, deliver_outbox, ...)")
+    rj.add_argument("job")
+    rj.set_defaults(func=cmd_run_job)
     return parser
 
 
