@@ -481,6 +481,8 @@ class ApiToken(ShopOwned, Base):
     name: Mapped[str] = mapped_column(String(100))
     token_prefix: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64))
+    # "read" or "read_write": a read token can list backorders and POs, never record a receipt.
+    scope: Mapped[str] = mapped_column(String(20), default="read_write", server_default="read_write")
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -148,16 +148,23 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(db: Database, shop_id: int, name: str, now: datetime) -> tuple[int, str]:
+API_SCOPES = ("read", "read_write")
+
+
+def create_api_token(
+    db: Database, shop_id: int, name: str, now: datetime, scope: str = "read_write"
+) -> tuple[int, str]:
     """A new bearer token for the shop's API; the plain token is returned once and never stored."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ValidationError("name the token (at most 100 characters)", field="name")
+    if scope not in API_SCOPES:
+        raise ValidationError("scope must be read or read_write", field="scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with UnitOfWork(db, shop_id) as uow:
         uow.shop()
         row = uow.add(ApiToken(shop_id=shop_id, name=name, token_prefix=token[:10], token_hash=_token_hash(token),
-                               created_at=now))
+                               scope=scope, created_at=now))
         uow.commit()
         return int(row.id), token
 
@@ -165,7 +172,7 @@ def create_api_token(db: Database, shop_id: int, name: str, now: datetime) -> tu
 def list_api_tokens(db: Database, shop_id: int) -> list[dict[str, Any]]:
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         return [
-            {"id": t.id, "name": t.name, "prefix": t.token_prefix, "created_at": t.created_at,
+            {"id": t.id, "name": t.name, "prefix": t.token_prefix, "scope": t.scope, "created_at": t.created_at,
              "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
             for t in uow.all(select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc()))
         ]

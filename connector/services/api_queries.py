@@ -50,20 +50,15 @@ class ApiPrincipal:
 def api_principal(db: Database, token: str, now: datetime) -> ApiPrincipal | None:
     """The principal of a bearer token, or None when it is unknown or revoked.
 
-    Tokens created on the settings page carry no scope column yet, so they may read and write.
-    When ``ApiToken`` gains a ``scope`` column (``"read"`` or ``"read_write"``), it is honoured
-    here without further change.
+    A token's ``scope`` is ``"read"`` or ``"read_write"`` (chosen on the settings page).
     """
     shop_id = shop_for_api_token(db, token, now)
     if shop_id is None:
         return None
-    scope_column = getattr(ApiToken, "scope", None)
-    if scope_column is None:
-        return ApiPrincipal(shop_id, frozenset({READ, WRITE}))
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         # The same SHA-256 that accounts stores; the token was just verified above.
         scope = uow.session.scalar(
-            select(scope_column).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest())
+            select(ApiToken.scope).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest())
         )
     return ApiPrincipal(shop_id, frozenset({READ, WRITE}) if scope in (None, "read_write") else frozenset({READ}))
 

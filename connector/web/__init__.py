@@ -27,6 +27,7 @@ def create_app(settings: Settings, db: Database | None = None, **extensions: Any
     from connector.web.pages import register_pages
 
     register_pages(app)
+    from connector.web.api import bp as api_bp
     from connector.web.cancellation import bp as cancellation_bp
     from connector.web.supplier_portal import bp as supplier_portal_bp
     from connector.web.webhooks import bp as webhooks_bp
@@ -34,6 +35,7 @@ def create_app(settings: Settings, db: Database | None = None, **extensions: Any
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(cancellation_bp)
     app.register_blueprint(supplier_portal_bp)
+    app.register_blueprint(api_bp)
 
     @app.get("/healthz")
     def healthz() -> Any:

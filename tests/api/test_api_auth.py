@@ -66,11 +66,25 @@ def test_a_token_only_opens_its_own_shop(app: Flask, shop: SeededShop, other_sho
     assert {p["supplier"]["id"] for p in theirs} == set(other_shop.supplier_ids.values())
 
 
-def test_tokens_from_the_settings_page_may_read_and_write(db: Database, shop: SeededShop, now: datetime) -> None:
+def test_a_read_write_token_may_read_and_write(db: Database, shop: SeededShop, now: datetime) -> None:
     principal = api_principal(db, shop.token, now)
     assert principal is not None and principal.shop_id == shop.shop_id
     assert principal.scopes == {"read", "write"}
     assert api_principal(db, shop.token + "x", now) is None
+
+
+def test_a_token_created_with_read_scope_reads_but_cannot_record_a_receipt(
+    app: Flask, db: Database, shop: SeededShop, now: datetime
+) -> None:
+    from connector.services.accounts import create_api_token
+
+    _, token = create_api_token(db, shop.shop_id, "reporting", now, scope="read")
+    principal = api_principal(db, token, now)
+    assert principal is not None and principal.scopes == {"read"}
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/purchase-orders/PO-00001", headers=auth).status_code == 200
+    assert client.post("/api/v1/purchase-orders/PO-00001/receipts", headers=auth, json=RECEIPT).status_code == 403
 
 
 @pytest.fixture

@@ -137,8 +137,9 @@ def api_tokens() -> Any:
     status = 200
     if request.method == "POST":
         name = form.text("name", required=True, max_length=100)
-        if form.ok and name:
-            _, new_token = create_api_token(get_db(), shop_id(), name, utcnow())
+        scope = form.choice("scope", ("read", "read_write"), default="read")
+        if form.ok and name and scope:
+            _, new_token = create_api_token(get_db(), shop_id(), name, utcnow(), scope=scope)
         else:
             status = 400
     # The new token is shown in this response only (never flashed: the session cookie is readable).
