@@ -146,6 +146,10 @@ def recompute_etas(
                 changes.line(SHORTFALL_EVENT.get(kind, "backordered"), order_ext,
                              sku=sku, line=line_ext, eta=new_promised.isoformat(), waits_for=kind,
                              release_date=release_date.isoformat() if release_date and kind == "preorder" else None)
+                if kind == LineKind.OVERSOLD.value:
+                    # The store sold past zero on a variant that allows no backorders: the merchant
+                    # must know (the customer got the confirmation above).
+                    changes.line("oversold", order_ext, sku=sku, line=line_ext, units=backordered)
         elif eta is not None and is_delay(eta, notified, tolerance):
             new_notified = promise(eta, tolerance)
             changes.line("delayed", order_ext, sku=sku, line=line_ext,

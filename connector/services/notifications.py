@@ -39,14 +39,11 @@ from connector.messages import (
 )
 from connector.ports import OutboxEnvelope
 
-# Outbox event kind -> customer e-mail template. Dropship customers wait like backorder
-# customers (a date, then maybe a delay). Oversold lines are recorded for the merchant, yet the
-# customer waits with a promised date all the same, and a later delay notice must refer to a
-# date they were told: so they get the confirmation too.
+# Outbox event kind -> customer e-mail template. The engine raises one "backordered" event per
+# order for backordered, dropship and oversold lines alike (each line says what it waits for), so
+# the customer gets one confirmation; "oversold" is a separate, merchant-only event.
 TEMPLATE_FOR_EVENT: dict[str, str] = {
     "backordered": "backorder_confirmation",
-    "dropship": "backorder_confirmation",
-    "oversold": "backorder_confirmation",
     "preorder": "preorder_confirmation",
     "delayed": "delay_notice",
     "allocated": "ready_notice",

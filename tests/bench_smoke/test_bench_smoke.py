@@ -1,0 +1,94 @@
+"""Each benchmark's functions at a very small size, so the benches cannot rot unnoticed.
+
+The figures themselves are not checked against their targets here (a tiny run says nothing
+about throughput); what is checked is that every bench runs end to end, prints well-formed
+JSON lines only, and counts what it pulled or stored correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+KEYS = {"bench", "figure", "value", "unit", "baseline", "ratio", "target", "ok"}
+
+
+def _figures(out: str, bench: str) -> dict[str, dict]:
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "the bench printed nothing"
+    figures = {}
+    for line in lines:
+        record = json.loads(line)  # stdout carries JSON lines only
+        assert KEYS <= record.keys(), record
+        assert record["bench"] == bench
+        figures[record["figure"]] = record
+    return figures
+
+
+def test_shopify_sync_and_bulk(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import shopify_sync
+
+    # a fast restore rate: the pacing is exercised, the run stays short
+    synced = shopify_sync.run_sync(orders=40, lines=3, restore_rate=20_000, bucket=1000)
+    assert synced["error"] is None
+    assert (synced["orders"], synced["lines"]) == (40, 120)
+    assert synced["throttled_to_caller"] == 0
+    assert sum(synced["costs"]) > 0
+    bulk = shopify_sync.run_bulk(orders=120, lines=3)
+    assert bulk["error"] is None
+    assert (bulk["orders"], bulk["lines"]) == (120, 360)
+    figures = _figures(capsys.readouterr().out, "shopify_sync")
+    assert {"sync.wall_s", "sync.throttled_to_caller", "bulk.peak_rss_mb", "bulk.wall_s"} <= figures.keys()
+    assert figures["sync.wall_s"]["baseline"] > 0  # the floor is measured, not assumed
+    assert figures["bulk.peak_rss_mb"]["value"] > 0
+
+
+def test_woocommerce_sync(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import woocommerce_sync
+
+    result = woocommerce_sync.run(orders=230, lines=2)
+    assert result["error"] is None
+    assert (result["orders"], result["lines"]) == (230, 460)
+    figures = _figures(capsys.readouterr().out, "woocommerce_sync")
+    assert figures["sync.requests"]["baseline"] == 4  # ceil(230 / 100) + 1
+    assert figures["sync.requests"]["value"] >= 4
+    assert figures["sync.requests"]["non_200"] == 0
+
+
+def _check_load(figures: dict[str, dict], kind: str) -> None:
+    assert figures[f"{kind}.throughput_rps"]["value"] > 0
+    assert figures[f"{kind}.events_lost"]["value"] == 0
+    assert figures[f"{kind}.events_lost"]["rows_stored"] > 0
+
+
+@pytest.mark.slow  # five gunicorn boots: ~20 s
+@pytest.mark.parametrize("generator", ["python", "wrk"])
+def test_load_sqlite(generator: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    if generator == "wrk" and shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    from bench import load
+
+    monkeypatch.setenv("BENCH_LOAD_GENERATOR", generator)
+    load.run(2, connections=4, threads=2, sqlite_workers=2, deliveries=200, postgres=False)
+    figures = _figures(capsys.readouterr().out, "load")
+    _check_load(figures, "sqlite_2w")
+    assert figures["sqlite_4w.deliveries_rps"]["requests"] >= 200
+    assert figures["sqlite_4w.deliveries_rps"]["events_lost"] == 0
+    assert figures["bare_2w.throughput_rps"]["value"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_load_postgres(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    if not os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL variant skipped")
+    from bench import load
+
+    monkeypatch.setenv("BENCH_LOAD_GENERATOR", "python")
+    load.run(2, connections=4, sqlite_workers=1, pg_workers=2, deliveries=0)
+    figures = _figures(capsys.readouterr().out, "load")
+    _check_load(figures, "sqlite_1w")
+    _check_load(figures, "postgres_2w")
