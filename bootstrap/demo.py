@@ -251,6 +251,17 @@ def run_story(world: DemoWorld, story: Story) -> dict[str, int]:
     world.job("deliver_outbox", now)
     story.say("every customer waiting on that PO got exactly one apology with the new date")
 
+    # The dropship supplier ships and reports tracking through the link in its forward e-mail.
+    forward_mail = next((m for m in world.sink.messages if "dropship@hammock.example" in str(m["To"])), None)
+    fbody = forward_mail.get_body(preferencelist=("plain",)) if forward_mail else None
+    flink = re.search(r"(http://127\.0\.0\.1:\d+/supplier/forward/\S+)", fbody.get_content() if fbody else "")
+    if flink:
+        answer = requests.post(flink.group(1).rstrip("/") + "/tracking",
+                               json={"tracking_number": "1Z999AA10123456784", "company": "UPS"}, timeout=10)
+        world.job("deliver_outbox", now + timedelta(minutes=30))
+        story.say(f"Hammock Co shipped the dropship orders and sent tracking ({answer.status_code}); "
+                  "the lines were fulfilled on the store")
+
     now += timedelta(days=3)
     with UnitOfWork(rt.db, shopify_id, readonly=True) as uow:
         acme_po = uow.session.scalars(
@@ -293,6 +304,7 @@ def summary(world: DemoWorld, shop_ids: list[int]) -> dict[str, Any]:
     counts["ready_notices"] = int(by_kind.get("allocated", 0))
     counts["storefront_pushes"] = int(by_kind.get("eta_changed", 0))
     counts["shopify_mutations"] = len(world.shopify.mutations)
+    counts["shopify_fulfillments"] = sum(1 for m in world.shopify.mutations if "fulfillmentCreate" in str(m))
     del subjects
     return dict(counts)
 

@@ -149,8 +149,21 @@ def build_dispatcher_factory(
                          "as a dashboard task", shop_id, message.payload.get("order"))
             push_storefront(message)
 
+        def fulfil_dropship(message: OutboxEnvelope) -> None:
+            # The supplier shipped: fulfil those lines on the store with its tracking.
+            storefront = storefront_for(shop_id)
+            if storefront is None:
+                return
+            payload = message.payload
+            quantities = {str(line["line_id"]): int(line["quantity"]) for line in payload.get("lines", [])}
+            try:
+                storefront.fulfil_lines(str(payload["order_id"]), quantities, dict(payload.get("tracking") or {}))
+            except PlatformError as exc:
+                raise DeliveryError(exc.message, retryable=exc.retryable, status=exc.status) from exc
+
         handlers: dict[str, Handler] = {kind: send_email for kind in notifications.TEMPLATE_FOR_EVENT}
         handlers["eta_changed"] = push_storefront
+        handlers["fulfil_dropship"] = fulfil_dropship
         handlers["cancellation_requested"] = cancellation_requested
         for kind, handler in extra.items():
             if kind in handlers:

@@ -56,6 +56,12 @@ class Storefront(Protocol):
 
     def push_orders(self, pushes: list[OrderStatusPush]) -> None: ...
 
+    def fulfil_lines(
+        self, order_external_id: str, quantities: dict[str, int], tracking: dict[str, str | None]
+    ) -> None:
+        """Mark ``{line external id: units}`` shipped on the store, with the carrier's tracking."""
+        ...
+
 
 Clock = Callable[[], datetime]
 

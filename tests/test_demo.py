@@ -26,6 +26,7 @@ def test_demo_once_runs_every_capability_and_prints_one_json_summary(tmp_path: P
     assert summary["lines_backordered"] >= 6
     assert summary["purchase_orders"] == 3 and summary["po_emails"] == 3  # one per supplier, CSV + PDF
     assert summary["dropship_forwards"] == 1
+    assert summary["shopify_fulfillments"] == 3  # tracking from the supplier fulfilled each dropship order
     assert summary["delay_notices"] == 4  # one apology per affected order, not per line
     assert summary["ready_notices"] == 2  # the receipt filled the two oldest chair orders
     assert summary["storefront_pushes"] > 0 and summary["shopify_mutations"] > 0

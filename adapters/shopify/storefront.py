@@ -263,6 +263,15 @@ class ShopifyStorefront:
             )
         self._set_metafields(to_set)
 
+    def fulfil_lines(
+        self, order_external_id: str, quantities: Mapping[str, int], tracking: Mapping[str, str | None]
+    ) -> None:
+        """The ``connector.ports.Storefront`` way to report shipped lines (dropship tracking)."""
+        self.create_fulfillment(
+            order_external_id, quantities, tracking_number=tracking.get("number"),
+            tracking_company=tracking.get("company"), tracking_url=tracking.get("url"), notify_customer=True,
+        )
+
     def create_fulfillment(
         self,
         order_external_id: str,

@@ -9,7 +9,7 @@ exist.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -230,6 +230,14 @@ class WooStorefront:
     @staticmethod
     def parse_auth_callback(body: bytes) -> WooAuthKeys:
         return parse_auth_callback(body)
+
+    def fulfil_lines(
+        self, order_external_id: str, quantities: Mapping[str, int], tracking: Mapping[str, str | None]
+    ) -> None:
+        """The ``connector.ports.Storefront`` way to report shipped lines. WooCommerce core ships
+        whole orders: the order is completed with a customer note carrying the tracking."""
+        parts = [p for p in (tracking.get("company"), tracking.get("number"), tracking.get("url")) if p]
+        self.complete_order_with_tracking(order_external_id, "Shipped: " + " ".join(parts))
 
     def complete_order_with_tracking(self, order_id: str, tracking_text: str) -> None:
         """Tell the customer how to track the parcel, then mark the order completed.
