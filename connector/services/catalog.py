@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,7 @@ from connector.db.models import Location, OrderLine, SalesOrder, Shop, StockLeve
 from connector.domain.records import InventoryLevelRecord, ProductRecord, VariantRecord
 from connector.services.events import Changes
 from connector.services.shop_settings import engine_settings
-from connector.services.stock_flow import held_units, set_on_hand
+from connector.services.stock_flow import set_on_hand
 
 
 def upsert_variant(session: Session, shop: Shop, rec: VariantRecord, product_id: str | None, changes: Changes) -> Variant:
@@ -41,7 +43,7 @@ def upsert_variant(session: Session, shop: Shop, rec: VariantRecord, product_id:
     session.flush()
     if rec.stock_quantity is not None and rec.tracks_inventory:
         # WooCommerce keeps one stock number that already subtracts open orders.
-        apply_available(session, variant, rec.stock_quantity, changes)
+        apply_available(session, variant, rec.stock_quantity, changes, as_of=rec.updated_at)
     return variant
 
 
@@ -51,20 +53,28 @@ def apply_product(session: Session, shop: Shop, rec: ProductRecord, changes: Cha
     return len(rec.variants)
 
 
-def waiting_units(session: Session, variant_id: int) -> int:
+def reserved_units(session: Session, variant_id: int, as_of: datetime | None) -> int:
+    """Units of open orders the store had reserved when it reported ``as_of``: every unit not
+    yet shipped, allocated or still waiting, of orders placed by then."""
     stmt = (
-        select(func.coalesce(func.sum(OrderLine.backordered), 0))
+        select(func.coalesce(func.sum(OrderLine.allocated - OrderLine.fulfilled + OrderLine.backordered), 0))
         .join(SalesOrder, SalesOrder.id == OrderLine.order_id)
-        .where(OrderLine.variant_id == variant_id, SalesOrder.state == "open")
+        .where(OrderLine.variant_id == variant_id, SalesOrder.state.in_(("open", "pending")))
     )
+    if as_of is not None:
+        stmt = stmt.where(OrderLine.placed_at <= as_of)
     return int(session.scalar(stmt) or 0)
 
 
-def apply_available(session: Session, variant: Variant, available: int, changes: Changes) -> None:
+def apply_available(
+    session: Session, variant: Variant, available: int, changes: Changes, as_of: datetime | None = None
+) -> None:
     """Stores report *available* units, which already subtract every unfulfilled order unit
-    (ours included, backordered ones too). The shelf therefore holds about
-    ``available + held + waiting`` units; a count that differs is handed out or shrunk."""
-    on_hand = max(0, available + held_units(session, variant.id) + waiting_units(session, variant.id))
+    (ours included, backordered ones too) placed before the report. The shelf therefore holds
+    ``available + reserved`` units, counting only orders placed by ``as_of``: a report that
+    arrives after later orders were ingested must not count their units twice. A count that
+    differs from ours is handed out (waiting lines first) or shrinks free stock."""
+    on_hand = max(0, available + reserved_units(session, variant.id, as_of))
     set_on_hand(session, variant, on_hand, changes)
 
 
@@ -103,5 +113,5 @@ def apply_inventory_level(session: Session, shop: Shop, rec: InventoryLevelRecor
     if rec.on_hand is not None:
         set_on_hand(session, variant, sum(on_hand for _, on_hand, f in rows if f), changes)
     else:
-        apply_available(session, variant, sum(avail for avail, _, f in rows if f), changes)
+        apply_available(session, variant, sum(avail for avail, _, f in rows if f), changes, as_of=rec.updated_at)
     return True

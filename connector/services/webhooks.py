@@ -83,10 +83,14 @@ def process_pending(db: Database, shop_id: int, gateway: PlatformGateway, now: d
     """Apply stored events in the order they were received, one transaction each, so a bad
     payload is recorded as failed (with its error) and never blocks the ones behind it."""
     with UnitOfWork(db, shop_id, readonly=True) as uow:
-        ids = list(uow.session.scalars(
-            select(WebhookEvent.id).where(WebhookEvent.processed_at.is_(None))
+        rows = uow.session.execute(
+            select(WebhookEvent.id, WebhookEvent.topic).where(WebhookEvent.processed_at.is_(None))
             .order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)
-        ))
+        ).all()
+    # Orders before stock: stores report *available* stock, which already subtracts the orders
+    # that reserved it; applying a stock report before the order it reflects would count those
+    # units twice. Within a batch, order events go first, then catalogue and inventory events.
+    ids = [event_id for event_id, topic in sorted(rows, key=lambda r: _is_stock_topic(r[1]))]
     processed = failed = ignored = 0
     for event_id in ids:
         with UnitOfWork(db, shop_id) as uow:
@@ -115,6 +119,10 @@ def process_pending(db: Database, shop_id: int, gateway: PlatformGateway, now: d
                 failed += 1
                 _mark_failed(db, shop_id, event_id, now, exc.message)
     return ProcessReport(processed, failed, ignored)
+
+
+def _is_stock_topic(topic: str) -> bool:
+    return topic.startswith(("product", "inventory"))
 
 
 def _mark_failed(db: Database, shop_id: int, event_id: int, now: datetime, error: str) -> None:

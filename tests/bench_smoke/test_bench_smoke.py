@@ -72,11 +72,14 @@ def test_load_sqlite(generator: str, capsys: pytest.CaptureFixture[str], monkeyp
     from bench import load
 
     monkeypatch.setenv("BENCH_LOAD_GENERATOR", generator)
-    load.run(2, connections=4, threads=2, sqlite_workers=2, deliveries=200, postgres=False)
+    # the production wiring with one generator, the endpoint alone with the other
+    app = "runtime" if generator == "python" else "connector"
+    suffix = "" if app == "runtime" else "_connector"
+    load.run(2, connections=4, threads=2, sqlite_workers=2, deliveries=200, postgres=False, apps=(app,))
     figures = _figures(capsys.readouterr().out, "load")
-    _check_load(figures, "sqlite_2w")
-    assert figures["sqlite_4w.deliveries_rps"]["requests"] >= 200
-    assert figures["sqlite_4w.deliveries_rps"]["events_lost"] == 0
+    _check_load(figures, f"sqlite_2w{suffix}")
+    assert figures[f"sqlite_4w{suffix}.deliveries_rps"]["requests"] >= 200
+    assert figures[f"sqlite_4w{suffix}.deliveries_rps"]["events_lost"] == 0
     assert figures["bare_2w.throughput_rps"]["value"] > 0
 
 
@@ -88,7 +91,7 @@ def test_load_postgres(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     from bench import load
 
     monkeypatch.setenv("BENCH_LOAD_GENERATOR", "python")
-    load.run(2, connections=4, sqlite_workers=1, pg_workers=2, deliveries=0)
+    load.run(2, connections=4, sqlite_workers=1, pg_workers=2, deliveries=0, apps=("runtime",))
     figures = _figures(capsys.readouterr().out, "load")
     _check_load(figures, "sqlite_1w")
     _check_load(figures, "postgres_2w")
