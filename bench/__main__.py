@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHES = ["consolidation", "jobs", "pages"]
+BENCHES = ["consolidation", "jobs", "pages", "shopify_sync", "woocommerce_sync", "load"]
 
 
 def main() -> int:

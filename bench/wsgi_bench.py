@@ -2,13 +2,20 @@
 
 Built from the environment (set by ``bench.load``):
 
-* ``BENCH_WSGI_APP``: ``connector`` (default) — the connector's web app with the Shopify webhook
-  gateway, on ``DATABASE_URL`` (plus ``FERNET_KEYS``, ``SECRET_KEY``, ``SHOPIFY_API_KEY``,
-  ``SHOPIFY_API_SECRET`` like ``wsgi.py``; ``.env`` is not read); or ``bare`` — a bare Flask
-  app whose ``POST /webhooks/<platform>`` reads the body and answers 200 (the baseline).
+* ``BENCH_WSGI_APP``:
 
-Both answer ``GET /healthz``. No jobs and no processing kick are wired: the bench measures the
-ingest path (verify, dedupe, store), which is what the endpoint does before it answers.
+  - ``runtime`` (default): what ``wsgi.py`` serves — ``bootstrap.runtime.build_runtime`` and
+    ``build_web_app`` — so each stored delivery also kicks ``process_pending`` on the worker's
+    small thread pool after the response, as in production;
+  - ``connector``: ``create_app`` with the Shopify webhook gateway only, no kick: the ingest
+    path alone (verify, dedupe, store), what the endpoint does before it answers;
+  - ``bare``: a bare Flask app whose ``POST /webhooks/<platform>`` reads the body and answers
+    200 (the baseline).
+
+  The first two read ``DATABASE_URL``, ``FERNET_KEYS``, ``SECRET_KEY``, ``SHOPIFY_API_KEY``,
+  ``SHOPIFY_API_SECRET`` from the environment like ``wsgi.py`` (``.env`` is not read).
+
+All answer ``GET /healthz``. No scheduler is started (``wsgi.py`` does not start one either).
 """
 
 from __future__ import annotations
@@ -77,13 +84,22 @@ def _connector() -> Flask:
     return create_app(settings, build_database(settings), gateways={"shopify": gateway})
 
 
+def _runtime() -> Flask:
+    from bootstrap.runtime import build_runtime, build_web_app
+    from connector.config import load_settings
+
+    return build_web_app(build_runtime(load_settings(dotenv_path=None)))
+
+
 def build() -> Flask:
-    kind = os.environ.get("BENCH_WSGI_APP", "connector")
+    kind = os.environ.get("BENCH_WSGI_APP", "runtime")
     if kind == "bare":
         return _bare()
     if kind == "connector":
         return _connector()
-    raise SystemExit(f"BENCH_WSGI_APP must be 'connector' or 'bare', not {kind!r}")
+    if kind == "runtime":
+        return _runtime()
+    raise SystemExit(f"BENCH_WSGI_APP must be 'runtime', 'connector' or 'bare', not {kind!r}")
 
 
 app = build()

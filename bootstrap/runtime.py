@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ class Runtime:
     job_ctx: JobContext
     clock: Callable[[], datetime] = _utcnow
     kick_enabled: bool = True  # the demo processes stored events itself, in a fixed order
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="kick"))
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="kick"))
+    _kicked: set[int] = field(default_factory=set)
+    _kick_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def storefront_for(self, shop_id: int) -> Storefront | None:
         """The store client of an installed shop (None for manual shops and uninstalled ones)."""
@@ -86,11 +89,32 @@ class Runtime:
         return dataclasses.asdict(pull_store(self.db, shop_id, storefront, now or self.clock()))
 
     def kick(self, platform: str, shop_id: int) -> None:
-        """Process a shop's stored webhooks right after the response (the job is the safety net)."""
+        """Process a shop's stored webhooks soon after the response (the job is the safety net).
+
+        Coalesced: while a run for the shop is queued, further deliveries add nothing, so a burst
+        of 1,000 webhooks costs one or two batch runs, not 1,000 (per-delivery runs starved the
+        web workers of CPU and, on SQLite, of the write lock). Scaled out, the run is a Celery
+        task and the web process does no processing at all.
+        """
         if not self.kick_enabled:
+            return
+        with self._kick_lock:
+            if shop_id in self._kicked:
+                return
+            self._kicked.add(shop_id)
+        if self.settings.job_backend == "celery":
+            try:
+                from jobs.celery_app import enqueue_job_for_shop
+
+                enqueue_job_for_shop("process_webhooks", shop_id)
+            finally:
+                # Celery dedupes nothing here; the per-shop job lock makes extra runs cheap skips.
+                threading.Timer(1.0, self._kicked.discard, args=(shop_id,)).start()
             return
 
         def run() -> None:
+            with self._kick_lock:
+                self._kicked.discard(shop_id)  # deliveries from now on queue the next run
             try:
                 self.process_webhooks(shop_id)
             except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
