@@ -152,7 +152,7 @@ def recompute_etas(
                     changes.line("oversold", order_ext, sku=sku, line=line_ext, units=backordered)
         elif eta is not None and is_delay(eta, notified, tolerance):
             new_notified = promise(eta, tolerance)
-            changes.line("delayed", order_ext, sku=sku, line=line_ext,
+            changes.line("delayed", order_ext, sku=sku, line=line_ext, reason=changes.reason,
                          **{"from": notified.isoformat() if notified else None, "to": new_notified.isoformat()})
             delayed += 1
         if eta != current and eta is not None:

@@ -46,6 +46,8 @@ class Changes:
     line_events: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     other: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
     touched_lines: set[int] = field(default_factory=set)
+    # Why dates move in this unit of work (a supplier's or merchant's words), told to customers.
+    reason: str | None = None
 
     def line(self, kind: str, order_external_id: str, **data: Any) -> None:
         self.line_events[(kind, order_external_id)].append(data)

@@ -161,9 +161,11 @@ def customer_notice(
         cancel_url = None
         if cancel_link is not None and template in WITH_CANCEL_LINK:
             cancel_url = cancel_link(order.external_id, str(message.id), message.created_at, settings)
+        reason = next((str(d["reason"]) for d in wanted if d.get("reason")), None)
         context = MessageContext(
             kind=template, shop=branding, order_number=order.number, customer_name=order.customer_name,
             customer_email=order.customer_email, lines=tuple(lines), cancel_url=cancel_url, language=language,
+            reason=reason if template == "delay_notice" else None,
         )
         overrides = _overrides(settings, template, language)
     return CustomerNotice(template, context, render(context, overrides))

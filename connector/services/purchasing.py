@@ -111,6 +111,8 @@ def set_expected_date_in_session(
     )
     po.expected_date = new_date
     po.expected_date_source = source
+    if reason:
+        changes.reason = reason
     for line_id in _lines_pegged_to(session, [pol.id for pol in po.lines]):
         changes.touch(line_id)
 

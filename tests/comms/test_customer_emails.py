@@ -90,6 +90,7 @@ def test_a_delay_past_the_promise_sends_one_apology_and_a_slip_inside_the_tolera
     assert "1 x Oak table lamp: now ships by March 28, 2026 (instead of March 19, 2026)" in text
     assert "1 x Linen shade: now ships by March 28, 2026 (instead of March 19, 2026)" in text
     assert "https://app.example/orders/cancel/" in text
+    assert "workshop closed" in text  # the supplier's reason reaches the customer
     (delayed,) = messages(db, shop_id, "delayed")
     assert delayed.state == "sent"
 
