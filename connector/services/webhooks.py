@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connector.db.engine import Database
 from connector.db.models import Shop, WebhookEvent
@@ -38,6 +42,46 @@ class ProcessReport:
     ignored: int
 
 
+class ShopLookup:
+    """Which store a delivery names, cached for a few seconds per process.
+
+    Every webhook needs the shop's id, status and secret before its signature can be checked;
+    reading them from the database on every request was half the endpoint's CPU. A stale entry
+    is harmless: processing re-reads the shop's status (an uninstalled shop's events are ignored),
+    the lifecycle hooks call :meth:`forget` in their process, and a signature that fails against a
+    cached secret is checked again against a fresh read (a store re-keyed a moment ago).
+    """
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[tuple[str, str], tuple[float, tuple[int, str, str | None]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, db: Database, platform: str, shop_key: str, *, fresh: bool = False
+    ) -> tuple[tuple[int, str, str | None] | None, bool]:
+        """The shop and whether the answer came from the cache. Only installed shops are
+        cached: a store that just installed, reinstalled or is unknown is always read fresh."""
+        key = (platform, shop_key)
+        now = time.monotonic()
+        if not fresh:
+            with self._lock:
+                hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1], True
+        found = find_shop(db, platform, shop_key)
+        with self._lock:
+            if found is not None and found[1] == "installed":
+                self._entries[key] = (now + self.ttl, found)
+            else:
+                self._entries.pop(key, None)
+        return found, False
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 def find_shop(db: Database, platform: str, shop_key: str) -> tuple[int, str, str | None] | None:
     """(shop id, status, webhook secret) of the store a delivery names, or None."""
     with UnitOfWork(db, readonly=True) as uow:
@@ -48,25 +92,30 @@ def find_shop(db: Database, platform: str, shop_key: str) -> tuple[int, str, str
 
 
 def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: datetime) -> bool:
-    """Store a verified delivery; False when the same event id was already stored."""
-    with UnitOfWork(db, shop_id) as uow:
-        uow.add(
-            WebhookEvent(
-                shop_id=shop_id,
-                platform=delivery.platform,
-                topic=delivery.topic,
-                event_id=delivery.event_id,
-                resource_id=delivery.resource_id,
-                resource_updated_at=delivery.resource_updated_at,
-                payload=json.dumps(delivery.payload),
-                received_at=now,
-            )
-        )
-        try:
-            uow.commit()
-        except IntegrityError:
-            return False
-    return True
+    """Store a verified delivery; False when the same event id was already stored.
+
+    One INSERT ... ON CONFLICT DO NOTHING on the (shop_id, event_id) key: a duplicate costs no
+    exception and no second row, even when two deliveries of one event race.
+    """
+    table = cast(Table, WebhookEvent.__table__)
+    values = {
+        "shop_id": shop_id,
+        "platform": delivery.platform,
+        "topic": delivery.topic,
+        "event_id": delivery.event_id,
+        "resource_id": delivery.resource_id,
+        "resource_updated_at": delivery.resource_updated_at,
+        "payload": json.dumps(delivery.payload),
+        "received_at": now,
+        "status": "pending",
+    }
+    insert_fn = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_fn(table).values(**values).on_conflict_do_nothing(index_elements=["shop_id", "event_id"])
+        .returning(table.c.id)
+    )
+    with db.engine.begin() as conn:
+        return conn.execute(stmt).first() is not None
 
 
 def apply_records(uow: UnitOfWork, shop: Shop, records: list[object], changes: Changes) -> None:

@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from connector.errors import ConnectorError
 from connector.ports import PlatformGateway
-from connector.services.webhooks import find_shop, store_delivery
+from connector.services.webhooks import ShopLookup, store_delivery
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
@@ -45,10 +45,16 @@ def receive(platform: str) -> Any:
     shop_key = gateway.shop_key(request.headers)
     if not shop_key:
         return _error(400, "missing_headers", "the delivery does not say which store sent it")
-    shop = find_shop(db, platform, shop_key)
-    secret = shop[2] if shop else None
+    lookup: ShopLookup = current_app.extensions.setdefault("backorders.shop_lookup", ShopLookup())
+    shop, cached = lookup(db, platform, shop_key)
     try:
-        delivery = gateway.verify(raw, request.headers, secret)
+        try:
+            delivery = gateway.verify(raw, request.headers, shop[2] if shop else None)
+        except ConnectorError:
+            if not cached:
+                raise
+            shop, _ = lookup(db, platform, shop_key, fresh=True)  # the secret may have just changed
+            delivery = gateway.verify(raw, request.headers, shop[2] if shop else None)
     except ConnectorError as exc:
         status = int(getattr(exc, "http_status", 400))
         return _error(status, exc.code, exc.message)
@@ -62,6 +68,7 @@ def receive(platform: str) -> Any:
     if hook is not None:
         handled = hook(delivery, shop_id, current_app)
         if handled is not None:
+            lookup.forget()  # a lifecycle topic changed the shop: no cached status may outlive it
             return handled
     if shop_status != "installed":
         return jsonify(status="ignored", reason=f"store is {shop_status}"), 200
