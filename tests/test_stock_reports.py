@@ -63,3 +63,13 @@ def test_a_restock_in_the_store_admin_goes_to_the_oldest_waiting_order(db: Datab
     # The merchant adds 2 units in the store: available goes from -3 to -1.
     _report(db, shop_id, -1, T0 + timedelta(hours=1))
     assert _state(db, shop_id) == (0, [(1, 0), (1, 1)])
+
+
+def test_orders_and_a_report_of_the_same_second_never_invent_units(db: Database, shop_id: int) -> None:
+    with UnitOfWork(db, shop_id) as uow:
+        uow.add(Variant(external_id="v1", inventory_item_external_id="inv-1", sku="CHAIR", free_stock=2))
+        uow.commit()
+    _order(db, shop_id, "1", 3, T0)
+    _order(db, shop_id, "2", 4, T0)  # same second: the report below may or may not include it
+    _report(db, shop_id, -1, T0)  # the store's report right after order 1
+    assert _state(db, shop_id) == (0, [(2, 1), (0, 4)])  # neither phantom units nor units taken back

@@ -338,8 +338,10 @@ def _variant_from_rest(value: Any, path: str, product_id: str) -> VariantRecord:
         sku=_opt_str(v.get("sku"), f"{path}.sku") or None,
         title=_opt_str(v.get("title"), f"{path}.title") or "",
         allows_backorder=(policy or "").lower() == "continue",
-        # products/update omits inventory_management on newer versions: assume tracked then.
-        tracks_inventory=True if "inventory_management" not in v else management == "shopify",
+        # Shopify says null when it does not track the item, "shopify" (or a fulfilment service's
+        # handle) when it does; newer versions omit the field. Only an explicit null means untracked:
+        # wrongly untracking a variant would let orders through without touching stock.
+        tracks_inventory="inventory_management" not in v or management is not None,
         inventory_item_external_id=_opt_id(v.get("inventory_item_id"), f"{path}.inventory_item_id"),
         price_cents=0 if price is None else _cents(price, f"{path}.price"),
         updated_at=_opt_dt(v.get("updated_at"), f"{path}.updated_at"),

@@ -11,7 +11,7 @@ from connector.db.models import Location, OrderLine, SalesOrder, Shop, StockLeve
 from connector.domain.records import InventoryLevelRecord, ProductRecord, VariantRecord
 from connector.services.events import Changes
 from connector.services.shop_settings import engine_settings
-from connector.services.stock_flow import set_on_hand
+from connector.services.stock_flow import held_units, set_on_hand
 
 
 def upsert_variant(session: Session, shop: Shop, rec: VariantRecord, product_id: str | None, changes: Changes) -> Variant:
@@ -62,7 +62,11 @@ def reserved_units(session: Session, variant_id: int, as_of: datetime | None) ->
         .where(OrderLine.variant_id == variant_id, SalesOrder.state.in_(("open", "pending")))
     )
     if as_of is not None:
-        stmt = stmt.where(OrderLine.placed_at <= as_of)
+        # Strictly before: stores stamp reports and orders to the second, so an order of the same
+        # second may or may not be in the report. Counting it when it was not would invent units;
+        # leaving it out when it was can only under-count, which the floor below and the next
+        # report correct.
+        stmt = stmt.where(OrderLine.placed_at < as_of)
     return int(session.scalar(stmt) or 0)
 
 
@@ -75,6 +79,10 @@ def apply_available(
     arrives after later orders were ingested must not count their units twice. A count that
     differs from ours is handed out (waiting lines first) or shrinks free stock."""
     on_hand = max(0, available + reserved_units(session, variant.id, as_of))
+    # An "available" number cannot prove that units already given to customers are gone (orders of
+    # the same second, late reports): it never takes them back. Real shrinkage shows in on-hand
+    # counts (pulls, stock counts), which go through set_on_hand directly.
+    on_hand = max(on_hand, held_units(session, variant.id))
     set_on_hand(session, variant, on_hand, changes)
 
 

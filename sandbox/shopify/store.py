@@ -391,6 +391,7 @@ def rest_variant(v: Variant) -> dict[str, Any]:
         price=money(v.price_cents),
         compare_at_price=None,
         inventory_policy=v.inventory_policy,
+        inventory_management="shopify" if v.tracked else None,
         inventory_item_id=v.inventory_item_id,
         position=v.position,
         option1=v.title,
