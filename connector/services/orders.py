@@ -193,9 +193,10 @@ def ingest_order(
         order.state = state.value
         _close(session, order, changes)
     elif state == OrderState.FULFILLED:
-        if previous_state is None:
-            order.state = OrderState.OPEN.value  # first seen already shipped: record it, hold nothing
-            _apply_lines(session, shop, order, record, changes)
+        # Apply the shipped version's lines first: a quantity removed in the same edit (or in an
+        # update that was lost or arrived late) must release its units before the rest ships.
+        order.state = OrderState.OPEN.value
+        _apply_lines(session, shop, order, record, changes)
         _mark_fulfilled(session, order, changes)
         order.state = state.value
     else:  # PENDING: not paid yet, reserves nothing
