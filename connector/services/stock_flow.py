@@ -20,7 +20,7 @@ from connector.db.models import (
     SalesOrder,
     Variant,
 )
-from connector.domain.allocation import LineKind, queue_key, release_pegs, take_back
+from connector.domain.allocation import Claim, LineKind, distribute, queue_key, release_pegs, take_back
 from connector.services.events import Changes
 
 # Lines that wait for goods that come into our stock (dropship units come from the supplier).
@@ -96,13 +96,13 @@ def distribute_to_waiting(
     session: Session, variant: Variant, units: int, changes: Changes, exclude: Sequence[int] = ()
 ) -> int:
     """Give ``units`` to waiting lines of the variant in queue order; returns what is left."""
-    for line in waiting_lines(session, variant.id, exclude):
-        if units == 0:
-            break
-        n = min(units, line.backordered)
-        give_units(session, line, n, changes)
-        units -= n
-    return units
+    lines = {line.id: line for line in waiting_lines(session, variant.id, exclude)}
+    given, rest = distribute(
+        units, [Claim(ln.id, ln.priority, ln.placed_at, ln.backordered) for ln in lines.values()]
+    )
+    for line_id, n in given:
+        give_units(session, lines[line_id], n, changes)
+    return rest
 
 
 def add_stock(
