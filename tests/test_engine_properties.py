@@ -31,6 +31,9 @@ from connector.db.models import (
 from connector.db.uow import UnitOfWork
 from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
 from connector.services.consolidation import consolidate_backorders
+from connector.services.etas import recompute_etas
+from connector.services.events import Changes
+from connector.services.shop_settings import engine_settings
 from connector.services.orders import cancel_order_units, record_order
 from connector.services.purchasing import cancel_purchase_order, receive_purchase_order, send_purchase_order
 
@@ -154,6 +157,24 @@ class EngineMachine(RuleBasedStateMachine):
                 )
             )
         assert unpegged == 0, "a backordered unit is still unpegged after a consolidation"
+        # Consolidation recomputes only the lines whose ETA can move: a full recompute at the
+        # same moment must find every stored ETA already right.
+        with UnitOfWork(self.db, self.shop_id) as uow:
+            shop = uow.shop()
+            full = recompute_etas(uow.session, shop.id, engine_settings(shop.settings), Changes(self.now))
+            assert full.changed == 0, f"{full.changed} line ETAs were stale after a consolidation"
+            uow.rollback()
+
+    @rule(sku=st.sampled_from(sorted(SKUS)))
+    def move_to_other_supplier(self, sku: str) -> None:
+        """The merchant moves a SKU to the other supplier (its old draft line stays as it is)."""
+        self.tick()
+        with UnitOfWork(self.db, self.shop_id) as uow:
+            variant = uow.find(Variant, sku=sku)
+            assert variant is not None
+            others = [s.id for s in uow.session.scalars(select(Supplier)) if s.id != variant.supplier_id]
+            variant.supplier_id = others[0]
+            uow.commit()
 
     def _pos(self, statuses: tuple[str, ...]) -> list[int]:
         with UnitOfWork(self.db, self.shop_id, readonly=True) as uow:

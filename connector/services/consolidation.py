@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connector.db.bulk import insert_rows, update_by_id
@@ -37,6 +39,7 @@ from connector.db.models import (
 from connector.db.uow import UnitOfWork
 from connector.domain.allocation import Claim
 from connector.domain.consolidation import Slot, draft_is_ready, pack_quantity, peg_to_slots, safety_top_up
+from connector.domain.eta import po_eta
 from connector.services import events
 from connector.services.etas import recompute_etas
 from connector.services.events import Changes
@@ -95,25 +98,20 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
     session.flush()
     result = ConsolidationResult()
 
-    claim_rows = session.execute(
-        select(
-            OrderLine.id, OrderLine.variant_id, OrderLine.priority, OrderLine.placed_at,
-            (OrderLine.backordered - OrderLine.pegged), Variant.supplier_id,
-        )
-        .join(Variant, Variant.id == OrderLine.variant_id)
-        .where(
-            OrderLine.shop_id == shop.id,
-            OrderLine.backordered > OrderLine.pegged,
-            OrderLine.kind.in_(RECEIVING_KINDS),
-        )
-    ).all()
-    claims: dict[int, list[Claim]] = defaultdict(list)
+    # Waiting units per variant: one GROUP BY, not one row per line. Lines are read one by one
+    # only for the few variants that have free units on order (see _peg_and_order).
+    need: dict[int, int] = {}
     supplier_of: dict[int, int] = {}
-    for line_id, variant_id, priority, placed_at, unpegged, supplier_id in claim_rows:
+    for variant_id, supplier_id, units in session.execute(
+        select(OrderLine.variant_id, Variant.supplier_id, func.sum(OrderLine.backordered - OrderLine.pegged))
+        .join(Variant, Variant.id == OrderLine.variant_id)
+        .where(_waiting(shop.id))
+        .group_by(OrderLine.variant_id, Variant.supplier_id)
+    ):
         if supplier_id is None:
-            result.waiting_without_supplier += unpegged
+            result.waiting_without_supplier += int(units)
             continue
-        claims[variant_id].append(Claim(line_id, priority, placed_at, unpegged))
+        need[variant_id] = int(units)
         supplier_of[variant_id] = supplier_id
 
     popular = {
@@ -125,10 +123,32 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
     for v in popular.values():
         supplier_of.setdefault(v.id, v.supplier_id)  # type: ignore[arg-type]
 
-    if claims or popular:
-        _peg_and_order(session, shop, changes, result, claims, supplier_of, popular)
+    if need or popular:
+        _peg_and_order(session, shop, changes, result, need, supplier_of, popular)
     _promote_ready_drafts(session, shop, changes, result)
     return result
+
+
+def _waiting(shop_id: int) -> ColumnElement[bool]:
+    """Order lines with backordered units not yet pegged to a PO line."""
+    return and_(
+        OrderLine.shop_id == shop_id,
+        OrderLine.backordered > OrderLine.pegged,
+        OrderLine.kind.in_(RECEIVING_KINDS),
+    )
+
+
+def _claims(session: Session, shop_id: int, variant_ids: list[int]) -> dict[int, list[Claim]]:
+    claims: dict[int, list[Claim]] = defaultdict(list)
+    for i in range(0, len(variant_ids), 5_000):
+        for line_id, variant_id, priority, placed_at, unpegged in session.execute(
+            select(
+                OrderLine.id, OrderLine.variant_id, OrderLine.priority, OrderLine.placed_at,
+                OrderLine.backordered - OrderLine.pegged,
+            ).where(_waiting(shop_id), OrderLine.variant_id.in_(variant_ids[i : i + 5_000]))
+        ):
+            claims[variant_id].append(Claim(line_id, priority, placed_at, unpegged))
+    return claims
 
 
 def _peg_and_order(
@@ -136,12 +156,12 @@ def _peg_and_order(
     shop: Shop,
     changes: Changes,
     result: ConsolidationResult,
-    claims: dict[int, list[Claim]],
+    need: dict[int, int],
     supplier_of: dict[int, int],
     popular: dict[int, Variant],
 ) -> None:
     now = changes.now
-    variants = set(claims) | set(popular)
+    variants = set(need) | set(popular)
 
     # Free units on open PO lines (ordered, not received, not pegged), oldest PO first.
     pegged_on: dict[int, int] = {
@@ -164,18 +184,32 @@ def _peg_and_order(
         if variant_id in variants:
             slots[variant_id].append(Slot(pol_id, max(0, ordered - received) - int(pegged_on.get(pol_id, 0))))
 
+    # Only variants with free units on order need the queue order (oldest line first, priority
+    # first): their lines are read and pegged one by one. Every other variant's waiting units all
+    # go onto its draft line, which _peg_rest_to_drafts does in one INSERT ... SELECT.
+    queued = sorted(v for v in need if any(s.free > 0 for s in slots.get(v, ())))
+    claims = _claims(session, shop.id, queued) if queued else {}
+
     new_pegs: dict[tuple[int, int], int] = defaultdict(int)
-    leftovers: dict[int, list[tuple[int, int]]] = {}
+    leftovers: dict[int, list[tuple[int, int]]] = {}  # per line, queued variants only
+    unpegged: dict[int, int] = {}  # units still to order, every variant
     spare_on_order: dict[int, int] = {}
     for variant_id in variants:
-        made, left = peg_to_slots(claims.get(variant_id, ()), slots.get(variant_id, ()))
-        for line_id, pol_id, n in made:
-            new_pegs[(line_id, pol_id)] += n
-        result.pegged_to_open_pos += sum(n for _, _, n in made)
-        rest = [(line_id, n) for line_id, n in left.items() if n > 0]
-        if rest:
-            leftovers[variant_id] = rest
-        spare_on_order[variant_id] = sum(s.free for s in slots.get(variant_id, ())) - sum(n for _, _, n in made)
+        free = sum(max(0, s.free) for s in slots.get(variant_id, ()))
+        if variant_id in claims:
+            made, left = peg_to_slots(claims[variant_id], slots.get(variant_id, ()))
+            for line_id, pol_id, n in made:
+                new_pegs[(line_id, pol_id)] += n
+            pegged_now = sum(n for _, _, n in made)
+            result.pegged_to_open_pos += pegged_now
+            rest = [(line_id, n) for line_id, n in left.items() if n > 0]
+            if rest:
+                leftovers[variant_id] = rest
+            unpegged[variant_id] = sum(n for _, n in rest)
+            spare_on_order[variant_id] = free - pegged_now
+        else:
+            unpegged[variant_id] = need.get(variant_id, 0)
+            spare_on_order[variant_id] = free
 
     top_ups: dict[int, int] = {}
     for variant_id, v in popular.items():
@@ -183,17 +217,22 @@ def _peg_and_order(
             target=v.safety_stock,
             free_stock=v.free_stock,
             unpegged_on_order=max(0, spare_on_order.get(variant_id, 0)),
-            waiting_unpegged=sum(n for _, n in leftovers.get(variant_id, ())),
+            waiting_unpegged=unpegged.get(variant_id, 0),
         )
         if extra:
             top_ups[variant_id] = extra
 
-    if leftovers or top_ups:
-        _order_on_drafts(session, shop, now, result, leftovers, top_ups, supplier_of, new_pegs)
+    ordering = {v: n for v, n in unpegged.items() if n > 0}
+    if ordering or top_ups:
+        _order_on_drafts(session, shop, now, result, ordering, leftovers, top_ups, supplier_of, new_pegs)
 
     if new_pegs:
         _write_pegs(session, shop, new_pegs)
         for line_id, _pol in new_pegs:
+            changes.touch(line_id)
+    if any(v not in claims for v in ordering):
+        handling = engine_settings(shop.settings).handling_days
+        for line_id in _peg_rest_to_drafts(session, shop, handling):
             changes.touch(line_id)
 
 
@@ -202,18 +241,29 @@ def _order_on_drafts(
     shop: Shop,
     now: datetime,
     result: ConsolidationResult,
+    ordering: dict[int, int],
     leftovers: dict[int, list[tuple[int, int]]],
     top_ups: dict[int, int],
     supplier_of: dict[int, int],
     new_pegs: dict[tuple[int, int], int],
 ) -> None:
+    """Grow or add each variant's line on its supplier's draft by ``ordering[variant]`` units
+    (plus any top-up). Pegs of the queued variants (``leftovers``, per line) go into
+    ``new_pegs``; the other variants' lines are pegged afterwards by _peg_rest_to_drafts."""
     drafts: dict[int, _Draft] = {}
     for po in session.scalars(select(PurchaseOrder).where(PurchaseOrder.status.in_(DRAFT_PO_STATUSES))):
         drafts[po.supplier_id] = _Draft(po, {pol.variant_id: pol for pol in po.lines})
     suppliers = {s.id: s for s in session.scalars(select(Supplier))}
-    items = {(i.supplier_id, i.sku): i for i in session.scalars(select(SupplierItem))}
-    wanted = set(leftovers) | set(top_ups)
-    variants = {v.id: v for v in session.scalars(select(Variant).where(Variant.id.in_(wanted)))}
+    # Plain rows, not ORM objects: thousands of SKUs can move at once.
+    items = {
+        (row.supplier_id, row.sku): row
+        for row in session.execute(select(
+            SupplierItem.supplier_id, SupplierItem.sku, SupplierItem.pack_size, SupplierItem.moq,
+            SupplierItem.supplier_sku, SupplierItem.unit_cost_cents,
+        ))
+    }
+    wanted = set(ordering) | set(top_ups)
+    sku_of = {variant_id: sku for variant_id, sku in session.execute(select(Variant.id, Variant.sku))}
 
     # Decide every line first, then write them in bulk: thousands of SKUs can move at once.
     new_lines: list[dict[str, Any]] = []
@@ -221,11 +271,11 @@ def _order_on_drafts(
     pending_pegs: list[tuple[int, list[tuple[int, int]]]] = []  # (variant_id, rest) for new lines
     for variant_id in sorted(wanted):
         supplier = suppliers[supplier_of[variant_id]]
-        variant = variants[variant_id]
-        item = items.get((supplier.id, variant.sku))
+        sku = sku_of[variant_id]
+        item = items.get((supplier.id, sku))
         pack, moq = (item.pack_size, item.moq) if item else (1, 0)
         rest = leftovers.get(variant_id, [])
-        need = sum(n for _, n in rest)
+        need = ordering.get(variant_id, 0)
         draft = _open_draft(session, shop, supplier, drafts, now, result)
         pol = draft.lines.get(variant_id)
         # Leftovers exist only when every free unit on order (the draft's too) is pegged, so the
@@ -234,12 +284,13 @@ def _order_on_drafts(
         quantity = pack_quantity(base + need + top_ups.get(variant_id, 0), pack, moq)
         if pol is None:
             new_lines.append({
-                "shop_id": shop.id, "purchase_order_id": draft.po.id, "variant_id": variant_id, "sku": variant.sku,
+                "shop_id": shop.id, "purchase_order_id": draft.po.id, "variant_id": variant_id, "sku": sku,
                 "supplier_sku": item.supplier_sku if item else None,
                 "unit_cost_cents": item.unit_cost_cents if item else 0,
                 "ordered": quantity, "received": 0, "received_to_lines": 0,
             })
-            pending_pegs.append((variant_id, rest))
+            if rest:
+                pending_pegs.append((variant_id, rest))
             result.po_lines_created += 1
         else:
             if quantity > pol.ordered:
@@ -269,6 +320,67 @@ def _order_on_drafts(
             for line_id, n in rest:
                 new_pegs[(line_id, pol_id)] += n
     session.expire_all()
+
+
+def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int) -> list[int]:
+    """Peg every still-waiting unit to its variant's line on its supplier's draft, set-based.
+
+    Called after every variant with need has a draft line, so each waiting line (with a
+    supplier) finds exactly one: at most one draft per supplier, and the supplier must match
+    (a variant that changed supplier may still sit on the old supplier's draft). ON CONFLICT
+    covers a line already partly pegged to that draft line. Returns the ids of the pegged lines
+    whose ETA may have moved.
+    """
+    conn = session.connection()
+    lines, pegs, pol = line_table(), peg_table(), po_line_table()
+    po = cast(Table, PurchaseOrder.__table__)
+    variants = cast(Table, Variant.__table__)
+    waiting = and_(
+        lines.c.shop_id == shop.id,
+        lines.c.backordered > lines.c.pegged,
+        lines.c.kind.in_(RECEIVING_KINDS),
+    )
+    draft_lines = (
+        pol.join(po, po.c.id == pol.c.purchase_order_id)
+        .join(variants, and_(variants.c.id == pol.c.variant_id, variants.c.supplier_id == po.c.supplier_id))
+    )
+    in_draft = and_(pol.c.shop_id == shop.id, po.c.status.in_(DRAFT_PO_STATUSES))
+    source = (
+        select(lines.c.shop_id, lines.c.id, pol.c.id, lines.c.backordered - lines.c.pegged)
+        .select_from(lines.join(draft_lines, pol.c.variant_id == lines.c.variant_id))
+        .where(waiting, in_draft)
+    )
+    make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = make_insert(pegs).from_select(["shop_id", "order_line_id", "po_line_id", "units"], source)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[pegs.c.order_line_id, pegs.c.po_line_id], set_={"units": pegs.c.units + stmt.excluded.units}
+    ))
+    eta_if_pegged = {
+        variant_id: po_eta(expected, handling_days)
+        for variant_id, expected in conn.execute(
+            select(pol.c.variant_id, po.c.expected_date).select_from(draft_lines).where(in_draft)
+        )
+    }
+    pegged = conn.execute(
+        update(lines)
+        .where(waiting, lines.c.variant_id.in_(select(pol.c.variant_id).select_from(draft_lines).where(in_draft)))
+        .values(pegged=lines.c.backordered)
+        .returning(lines.c.id, lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta)
+    ).all()
+    # A line's ETA is the latest of its parts and only the unpegged part drifts with the calendar;
+    # pegging replaces that part by the draft's date. When the line already promised and shows
+    # exactly that date, no other part can be later (it was the maximum), so the ETA cannot move:
+    # skip the recompute. On a big first consolidation this is nearly every line.
+    may_move = [
+        line_id for line_id, variant_id, current, promised in pegged
+        if promised is None or current != eta_if_pegged.get(variant_id)
+    ]
+    if conn.dialect.name == "postgresql" and len(pegged) > 5_000:
+        # Thousands of rows the planner has never seen: without fresh statistics PostgreSQL
+        # plans the joins that follow (ETAs) as nested loops over "empty" tables.
+        conn.exec_driver_sql("ANALYZE pegs, purchase_order_lines, order_lines")
+    session.expire_all()
+    return may_move
 
 
 def _write_pegs(session: Session, shop: Shop, new_pegs: dict[tuple[int, int], int]) -> None:
@@ -343,17 +455,19 @@ def _promote_ready_drafts(session: Session, shop: Shop, changes: Changes, result
             .group_by(PurchaseOrderLine.purchase_order_id)
         )
     }
+    suppliers = {sup.id: sup for sup in session.scalars(select(Supplier))}
+    # The oldest waiting line matters only for drafts still below their supplier's minimum.
+    below = [po.id for po in drafts if values.get(po.id, 0) < suppliers[po.supplier_id].min_order_value_cents]
     oldest: dict[int, datetime | None] = {
         po_id: since
         for po_id, since in session.execute(
             select(PurchaseOrderLine.purchase_order_id, func.min(OrderLine.waiting_since))
             .join(Peg, Peg.po_line_id == PurchaseOrderLine.id)
             .join(OrderLine, OrderLine.id == Peg.order_line_id)
-            .where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            .where(PurchaseOrderLine.purchase_order_id.in_(below))
             .group_by(PurchaseOrderLine.purchase_order_id)
         )
-    }
-    suppliers = {sup.id: sup for sup in session.scalars(select(Supplier))}
+    } if below else {}
     for po in drafts:
         if po.id not in values:
             continue  # no lines yet
