@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +38,15 @@ from jobs.registry import JobContext
 
 log = logging.getLogger(__name__)
 
+# While deliveries pour in, processing yields to ingest (see Runtime.kick): a burst is this
+# many deliveries to this process within one second; processing then works in small batches
+# and takes at most BURST_DUTY of the time, so the webhook endpoint keeps answering in
+# milliseconds and the backlog drains at full speed once the burst ends.
+BURST_DELIVERIES = 50
+BURST_BATCH = 20
+BURST_DUTY = 0.1
+BATCH = 500
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -55,6 +66,7 @@ class Runtime:
     kick_enabled: bool = True  # the demo processes stored events itself, in a fixed order
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="kick"))
     _kicked: set[int] = field(default_factory=set)
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=BURST_DELIVERIES))
     _kick_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def storefront_for(self, shop_id: int) -> Storefront | None:
@@ -76,11 +88,16 @@ class Runtime:
             return shop_gateway(self.db, shop_id, self.woocommerce)  # type: ignore[no-any-return]
         return None
 
-    def process_webhooks(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
+    def process_webhooks(self, shop_id: int, now: datetime | None = None, limit: int = BATCH) -> dict[str, Any]:
         gateway = self.gateway_for(shop_id)
         if gateway is None:
             return {"skipped": "no platform"}
-        return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock()))
+        return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock(), limit=limit))
+
+    def bursting(self) -> bool:
+        """Whether the last BURST_DELIVERIES deliveries to this process came within a second."""
+        recent = self._recent
+        return len(recent) == recent.maxlen and time.monotonic() - recent[0] < 1.0
 
     def pull(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         storefront = self.storefront_for(shop_id)
@@ -93,11 +110,15 @@ class Runtime:
 
         Coalesced: while a run for the shop is queued, further deliveries add nothing, so a burst
         of 1,000 webhooks costs one or two batch runs, not 1,000 (per-delivery runs starved the
-        web workers of CPU and, on SQLite, of the write lock). Scaled out, the run is a Celery
-        task and the web process does no processing at all.
+        web workers of CPU and, on SQLite, of the write lock). During a burst (see bursting) the
+        run takes small batches and at most BURST_DUTY of the time: answering the store within
+        milliseconds matters more than applying each order at once, and the backlog drains at
+        full speed when the burst ends. Scaled out, the run is a Celery task and the web
+        process does no processing at all.
         """
         if not self.kick_enabled:
             return
+        self._recent.append(time.monotonic())
         with self._kick_lock:
             if shop_id in self._kicked:
                 return
@@ -116,7 +137,16 @@ class Runtime:
             with self._kick_lock:
                 self._kicked.discard(shop_id)  # deliveries from now on queue the next run
             try:
-                self.process_webhooks(shop_id)
+                while True:
+                    busy = self.bursting()
+                    limit = BURST_BATCH if busy else BATCH
+                    started = time.monotonic()
+                    report = self.process_webhooks(shop_id, limit=limit)
+                    if sum(report.get(k, 0) for k in ("processed", "failed", "ignored")) < limit:
+                        return  # nothing more waiting
+                    if busy:
+                        # Ingest first: the CPU this batch took, times (1 / duty - 1), goes to requests.
+                        time.sleep((time.monotonic() - started) * (1 / BURST_DUTY - 1))
             except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
                 log.exception("processing webhooks of shop %s after a delivery failed", shop_id)
 

@@ -11,7 +11,16 @@ from connector import crypto
 from connector.config import DEMO_FERNET_KEY
 from connector.db import migrate
 from connector.db.engine import Database
-from connector.db.models import OrderLine, Peg, PurchaseOrder, PurchaseOrderLine, Shop, Supplier, SupplierItem, Variant
+from connector.db.models import (
+    OrderLine,
+    Peg,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Shop,
+    Supplier,
+    SupplierItem,
+    Variant,
+)
 from connector.db.uow import UnitOfWork
 from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
 from connector.services.consolidation import consolidate_backorders
