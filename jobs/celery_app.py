@@ -119,21 +119,24 @@ def run_job_for_shop_task(job_name: str, shop_id: int) -> dict[str, Any]:
 
 
 @app.task(name=FAN_OUT, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def fan_out_task(self: Any, job_name: str) -> int:
-    """Enqueue ``job_name`` for every installed, due shop (on the queue this task came from)."""
+def fan_out_task(self: Any, job_name: str, scheduled: bool = False) -> int:
+    """Enqueue ``job_name`` for every installed, due shop (on the queue this task came from).
+
+    ``scheduled`` (what the clock sends) also applies the per-shop schedules (``jobs.runner``).
+    """
     get_job(job_name)
     ctx = job_context()
     queue = (self.request.delivery_info or {}).get("routing_key") or None
-    shop_ids = due_shop_ids(ctx, job_name, ctx.clock())
+    shop_ids = due_shop_ids(ctx, job_name, ctx.clock(), scheduled=scheduled)
     for shop_id in shop_ids:
         run_job_for_shop_task.apply_async((job_name, shop_id), queue=queue)
     return len(shop_ids)
 
 
-def enqueue_job(job_name: str, *, queue: str | None = None) -> None:
-    """Ask the workers to run ``job_name`` for every due shop (what the clock sends)."""
+def enqueue_job(job_name: str, *, queue: str | None = None, scheduled: bool = False) -> None:
+    """Ask the workers to run ``job_name`` for every due shop (the clock sends ``scheduled=True``)."""
     get_job(job_name)
-    app.send_task(FAN_OUT, args=(job_name,), queue=queue)
+    app.send_task(FAN_OUT, args=(job_name,), kwargs={"scheduled": True} if scheduled else {}, queue=queue)
 
 
 def enqueue_job_for_shop(job_name: str, shop_id: int, *, queue: str | None = None) -> None:

@@ -54,7 +54,7 @@ def enqueue_scheduled(job_name: str) -> None:
 def _celery_enqueue(job_name: str) -> None:
     from jobs.celery_app import enqueue_job
 
-    enqueue_job(job_name)
+    enqueue_job(job_name, scheduled=True)
 
 
 def clock_intervals(hooks: Mapping[str, Any] | None = None) -> dict[str, timedelta]:

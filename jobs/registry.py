@@ -26,6 +26,7 @@ from connector.ports import OutboxDispatcher
 from connector.services import outbox, retention
 from connector.services.consolidation import consolidate_backorders
 from connector.services.stock import recompute_all_etas
+from jobs.schedules import DEFAULTS as SHOP_SCHEDULE_DEFAULTS
 
 JobFn = Callable[["JobContext", int, datetime], Mapping[str, Any]]
 DispatcherFactory = Callable[[int], OutboxDispatcher]
@@ -64,7 +65,8 @@ class JobSpec:
     # Jobs sharing a lock never run at once on one shop. Everything that rewrites order lines,
     # POs and ETAs shares "engine"; delivery and housekeeping have their own.
     lock: str
-    # Default schedule (the embedded scheduler and the clock use it unless told otherwise).
+    # Default schedule (the embedded scheduler and the clock use it unless told otherwise). For a
+    # job with a per-shop schedule this is only the tick at which the runner asks each shop.
     interval: timedelta
     # A shop is not due again until this long after its last successful run (None: always due).
     min_interval: timedelta | None = None
@@ -72,6 +74,11 @@ class JobSpec:
 
     def available(self, ctx: JobContext) -> bool:
         return not self.hook or self.name in ctx.hooks
+
+    @property
+    def per_shop_schedule(self) -> bool:
+        """Whether each shop times this job itself (``jobs.schedules``)."""
+        return self.name in SHOP_SCHEDULE_DEFAULTS
 
 
 def _summary(result: Any) -> dict[str, Any]:
@@ -116,17 +123,22 @@ dropship_check = _hook("dropship_check")
 refresh_tokens = _hook("refresh_tokens")
 thirty_day_notice = _hook("thirty_day_notice")
 
+# Jobs that each shop times (jobs.schedules) tick every minute: a scheduled pass only runs the
+# shops that are due, so the tick bounds how late "daily at 06:00" or "every 10 minutes" can be,
+# not how often a shop runs. A pass with no due shop costs two queries and writes nothing.
+SHOP_SCHEDULE_TICK = timedelta(minutes=1)
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        JobSpec("consolidate", consolidate, "engine", timedelta(minutes=15)),
+        JobSpec("consolidate", consolidate, "engine", SHOP_SCHEDULE_TICK),
         JobSpec("recompute_etas", recompute_etas, "engine", timedelta(hours=6), min_interval=timedelta(hours=1)),
         JobSpec("deliver_outbox", deliver_outbox, "outbox", timedelta(minutes=1)),
         JobSpec("retention", prune_history, "retention", timedelta(days=1), min_interval=timedelta(hours=20)),
         # Hooks the integrator fills (see module docstring).
         JobSpec("process_webhooks", process_webhooks, "engine", timedelta(minutes=1), hook=True),
-        JobSpec("pull_store", pull_store, "engine", timedelta(hours=1), hook=True),
-        JobSpec("dropship_check", dropship_check, "engine", timedelta(hours=1), hook=True),
+        JobSpec("pull_store", pull_store, "engine", SHOP_SCHEDULE_TICK, hook=True),
+        JobSpec("dropship_check", dropship_check, "engine", SHOP_SCHEDULE_TICK, hook=True),
         JobSpec("refresh_tokens", refresh_tokens, "tokens", timedelta(hours=12), hook=True),
         # The US FTC mail-order rule: a line without a firm date that has waited 30 days.
         JobSpec("thirty_day_notice", thirty_day_notice, "engine", timedelta(days=1), min_interval=timedelta(hours=20),

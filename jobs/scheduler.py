@@ -46,10 +46,11 @@ Intervals = Mapping[str, timedelta | float]
 
 
 def run_scheduled_job(job_name: str) -> dict[str, Any]:
-    """What the stored schedule calls: one pass of ``job_name`` over all due shops."""
+    """What the stored schedule calls: one pass of ``job_name`` over all due shops (per-shop
+    schedules applied: see ``jobs.runner``)."""
     if _CONTEXT is None:
         raise RuntimeError("embedded scheduler fired without a JobContext (start_embedded_scheduler not called)")
-    return run_job_for_all_shops(_CONTEXT, job_name, _CONTEXT.clock()).as_dict()
+    return run_job_for_all_shops(_CONTEXT, job_name, _CONTEXT.clock(), scheduled=True).as_dict()
 
 
 def as_timedelta(value: timedelta | float) -> timedelta:

@@ -5,7 +5,9 @@ Each function is one transaction scoped to one shop.
 Shop settings live in ``Shop.settings`` (JSON). Keys written here, besides the engine's
 (``handling_days``, ``tolerance_days``, ``tolerance_bands``, ``default_lead_time_days``):
 ``emails`` ({kind: bool}, a missing kind means on), ``retention_days``, ``storefront``
-({primary_color, background_color, text_color}) and ``templates`` ({kind: {language: {part: source}}}).
+({primary_color, background_color, text_color}), ``templates`` ({kind: {language: {part: source}}})
+and the keys checked by :mod:`connector.services.settings_schema` (schedules, language, branding,
+cancellation mode, ship-to address, thirty-day auto-cancel, notify_by, storefront ETA format).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from connector.messages import (
     render,
     sample_context,
 )
+from connector.services.settings_schema import validate_settings
 from connector.services.shop_settings import engine_settings
 
 SUPPLIER_FIELDS = (
@@ -135,6 +138,8 @@ def import_supplier_terms(db: Database, shop_id: int, text: str) -> ImportResult
             supplier.dropship = row.dropship
             supplier.dropship_min_units = row.dropship_min_units
             supplier.dropship_min_value_cents = row.dropship_min_value_cents
+            if "dropship_max_wait_days" in result.columns:  # a file without the column leaves it as it is
+                supplier.dropship_max_wait_days = row.dropship_max_wait_days
             uow.session.flush()
             item = uow.find(SupplierItem, supplier_id=supplier.id, sku=row.sku)
             if item is None:
@@ -157,6 +162,7 @@ def export_supplier_terms(db: Database, shop_id: int) -> str:
                 lead_time_days=s.lead_time_days, min_order_value_cents=s.min_order_value_cents, currency=s.currency,
                 max_wait_days=s.max_wait_days, auto_send=s.auto_send, dropship=s.dropship,
                 dropship_min_units=s.dropship_min_units, dropship_min_value_cents=s.dropship_min_value_cents,
+                dropship_max_wait_days=s.dropship_max_wait_days,
                 sku=i.sku, supplier_sku=i.supplier_sku or i.sku, unit_cost_cents=i.unit_cost_cents,
                 pack_size=i.pack_size, moq=i.moq,
             )
@@ -227,16 +233,25 @@ def update_variant_settings(db: Database, shop_id: int, variant_id: int, values:
 def shop_settings(db: Database, shop_id: int) -> dict[str, Any]:
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         shop = uow.shop()
-        return {"name": shop.name, "domain": shop.domain, "currency": shop.currency, **dict(shop.settings or {})}
+        return {"name": shop.name, "domain": shop.domain, "currency": shop.currency, "timezone": shop.timezone,
+                **dict(shop.settings or {})}
 
 
 def save_shop_settings(db: Database, shop_id: int, changes: dict[str, Any]) -> None:
-    """Merge validated ``changes`` into the shop's settings (the engine re-checks its keys)."""
+    """Merge ``changes`` into the shop's settings once every key checks out, or save nothing.
+
+    Raises ValidationError naming the bad key (``settings_schema`` for the merchant's keys, the
+    engine for its own). ``timezone`` goes to the shop's column, the rest to the JSON settings.
+    """
+    checked = validate_settings(changes)
+    timezone = checked.pop("timezone", None)
     with UnitOfWork(db, shop_id) as uow:
         shop = uow.shop()
-        merged = {**(shop.settings or {}), **changes}
-        engine_settings(merged)  # raises ValidationError naming the bad key
+        merged = {**(shop.settings or {}), **checked}
+        engine_settings(merged)
         shop.settings = merged  # a new dict: the JSON column is not mutation-tracked
+        if timezone is not None:
+            shop.timezone = timezone
         uow.commit()
 
 

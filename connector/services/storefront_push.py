@@ -3,10 +3,17 @@
 A push never replays the event that caused it: it reads the order, its lines and their
 variants as they are now, so pushing twice (a retried outbox message, two events for the same
 order) writes the same values, and an older message delivered late cannot roll the store back.
+
+A variant push carries ``status`` and ``eta`` (the date, for themes that format it themselves)
+and ``text``, the sentence themes print as is. The shop's ``storefront_eta`` setting picks how
+that sentence gives the date: ``date`` ("Ships by 12 March"), ``weeks`` ("Ships in about 3
+weeks") or ``hidden`` (empty text). ``status`` and ``eta`` are pushed whatever the choice, so
+theme snippets written against them keep working.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import date
 
@@ -20,6 +27,7 @@ from connector.domain.eta import promise, unpegged_eta
 from connector.domain.records import LineStatusPush, OrderStatusPush, VariantStatusPush
 from connector.messages import format_date
 from connector.services.notifications import shop_language
+from connector.services.settings_schema import eta_format
 from connector.services.shop_settings import engine_settings
 
 _WAITING_STATUS = {LineKind.PREORDER.value: "preorder", LineKind.DROPSHIP.value: "dropship"}
@@ -51,11 +59,28 @@ def order_push(order: SalesOrder) -> OrderStatusPush:
     return OrderStatusPush(order.external_id, any(ln.backordered > 0 for ln in order.lines), lines)
 
 
-# The short text themes show next to the button, per shop language.
+# The short text themes show next to the button, per shop language and ETA format.
 VARIANT_TEXTS = {
-    "en": {"backorder": "Ships by {date}", "preorder": "Pre-order: released on {date}"},
-    "fr": {"backorder": "Expédié d'ici le {date}", "preorder": "Précommande : sortie le {date}"},
+    "en": {"backorder": "Ships by {date}", "preorder": "Pre-order: released on {date}",
+           "backorder_weeks": "Ships in about {weeks}", "preorder_weeks": "Pre-order: released in about {weeks}",
+           "week": "1 week", "weeks": "{n} weeks"},
+    "fr": {"backorder": "Expédié d'ici le {date}", "preorder": "Précommande : sortie le {date}",
+           "backorder_weeks": "Expédié dans environ {weeks}", "preorder_weeks": "Précommande : sortie dans environ {weeks}",
+           "week": "1 semaine", "weeks": "{n} semaines"},
 }
+
+
+def eta_text(status: str, eta: date, today: date, fmt: str, language: str) -> str:
+    """The theme's sentence for a ``backorder`` or ``preorder`` variant in the shop's format."""
+    texts = VARIANT_TEXTS[language]
+    if fmt == "hidden":
+        return ""
+    if fmt == "weeks":
+        # Rounded up: "about 3 weeks" for 15 days keeps the promise; "about 2" would break it.
+        n = max(1, math.ceil((eta - today).days / 7))
+        weeks = texts["week"] if n == 1 else texts["weeks"].format(n=n)
+        return texts[f"{status}_weeks"].format(weeks=weeks)
+    return texts[status].format(date=format_date(eta, language))
 
 
 def variant_pushes(db: Database, shop_id: int, variant_ids: list[int], today: date) -> list[VariantStatusPush]:
@@ -71,7 +96,7 @@ def variant_pushes(db: Database, shop_id: int, variant_ids: list[int], today: da
         shop = uow.shop()
         settings = engine_settings(shop.settings)
         language = shop_language(shop.settings)
-        texts = VARIANT_TEXTS[language]
+        fmt = eta_format(shop.settings)
         rows = uow.session.execute(
             select(Variant, Supplier.lead_time_days)
             .outerjoin(Supplier, Supplier.id == Variant.supplier_id)
@@ -93,13 +118,13 @@ def variant_pushes(db: Database, shop_id: int, variant_ids: list[int], today: da
             status, eta, text = "in_stock", None, ""
             if variant.release_date is not None and variant.release_date > today:
                 status, eta = "preorder", variant.release_date
-                text = texts["preorder"].format(date=format_date(eta, language))
+                text = eta_text(status, eta, today, fmt, language)
             elif variant.free_stock <= 0 and variant.backorders_allowed and variant.tracks_inventory:
                 lead = lead_time if lead_time is not None else settings.default_lead_time_days
                 estimate = max(latest[variant.id], unpegged_eta(today, lead, settings.handling_days))
                 status = "backorder"
                 eta = promise(estimate, settings.tolerance_for(variant.unit_value_cents))
-                text = texts["backorder"].format(date=format_date(eta, language))
+                text = eta_text(status, eta, today, fmt, language)
             pushes.append(VariantStatusPush(variant.external_id, variant.product_external_id,
                                             variant.backorders_allowed, status, eta, text))
         return pushes
@@ -118,4 +143,4 @@ def pushes_for_order(
     return push, variant_pushes(db, shop_id, variant_ids, today)
 
 
-__all__ = ["line_status", "order_push", "pushes_for_order", "variant_pushes"]
+__all__ = ["eta_text", "line_status", "order_push", "pushes_for_order", "variant_pushes"]

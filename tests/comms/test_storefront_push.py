@@ -20,7 +20,7 @@ from connector.services.catalog import apply_product
 from connector.services.events import Changes
 from connector.services.orders import cancel_order_units, record_order
 from connector.services.stock import set_stock_on_hand
-from connector.services.storefront_push import pushes_for_order
+from connector.services.storefront_push import eta_text, pushes_for_order
 from sandbox.woocommerce import SandboxWoo
 
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -131,3 +131,36 @@ def test_a_store_that_answers_503_gets_the_push_again_later(
     deliver(db, shop_id, dispatcher, NOW + timedelta(hours=1))
     assert messages(db, shop_id, "eta_changed")[0].state == "sent"
     assert "_backorder_status" in _meta(sandbox.order(woo_shop["order"]))
+
+
+@pytest.mark.parametrize(
+    ("eta_setting", "language", "text"),
+    [
+        (None, "en", "Ships by November 16, 2026"),  # no setting: the date, as before
+        ({"format": "weeks"}, "en", "Ships in about 2 weeks"),  # 13 days, rounded up
+        ({"format": "weeks"}, "fr", "Expédié dans environ 2 semaines"),
+        ({"format": "hidden"}, "en", ""),
+    ],
+)
+def test_the_shops_eta_format_decides_the_text_the_store_shows_and_the_date_is_still_pushed(
+    db: Database, shop_id: int, sandbox: SandboxWoo, storefront: WooStorefront, woo_shop: dict[str, Any],
+    eta_setting: dict[str, str] | None, language: str, text: str,
+) -> None:
+    with UnitOfWork(db, shop_id) as uow:
+        shop = uow.shop()
+        extra: dict[str, Any] = {"language": language}
+        if eta_setting is not None:
+            extra["storefront_eta"] = eta_setting
+        shop.settings = {**shop.settings, **extra}
+        uow.commit()
+    _, variant_pushes = pushes_for_order(db, shop_id, str(woo_shop["order"]), NOW.date())
+    storefront.push_variants(variant_pushes)
+    # The theme's sentence follows the setting; the status and date fields stay for older snippets.
+    assert _meta(sandbox.product(woo_shop["lamp"])) == {"_backorder_eta": "2026-11-16", "_backorder_text": text}
+    assert [(p.status, p.eta) for p in variant_pushes] == [("backorder", date(2026, 11, 16))]
+
+
+def test_a_release_a_week_away_reads_one_week_not_one_weeks() -> None:
+    assert eta_text("preorder", date(2026, 11, 9), date(2026, 11, 3), "weeks", "en") == "Pre-order: released in about 1 week"
+    assert eta_text("backorder", date(2026, 11, 3), date(2026, 11, 3), "weeks", "fr") == "Expédié dans environ 1 semaine"
+    assert eta_text("backorder", date(2026, 11, 25), date(2026, 11, 3), "weeks", "en") == "Ships in about 4 weeks"

@@ -8,8 +8,9 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from connector.errors import ValidationError
-from connector.messages import KINDS, LANGUAGES, PARTS, RenderedEmail
+from connector.messages import KINDS, LANGUAGES, PARTS, RenderedEmail, resolve_language
 from connector.services.accounts import create_api_token, list_api_tokens, revoke_api_token
+from connector.services.cancellation import MODES as CANCELLATION_MODES
 from connector.services.merchant_pages import (
     preview_template,
     reset_template,
@@ -18,7 +19,19 @@ from connector.services.merchant_pages import (
     shop_settings,
     template_sources,
 )
+from connector.services.settings_schema import (
+    ETA_FORMATS,
+    MAX_AUTO_CANCEL_DAYS,
+    MAX_EVERY_MINUTES,
+    MIN_EVERY_MINUTES,
+    NOTIFY_CHOICES,
+    SCHEDULE_DEFAULTS,
+    eta_format,
+    parse_schedule,
+    validate_settings,
+)
 from connector.services.storefront_queries import DEFAULT_COLOURS
+from connector.services.supplier_documents import ADDRESS_FIELDS
 from connector.web.pages import pages
 from connector.web.pages.common import Form, get_db, shop_id, utcnow
 
@@ -53,6 +66,128 @@ def _parse_bands(form: Form) -> list[dict[str, Any]]:
     return bands
 
 
+SCHEDULE_MODES = ("default", "every", "daily")
+# Keys checked one by one so that every bad field gets its message at once, not just the first.
+CHECKED_KEYS = ("timezone", "schedules", "language", "branding", "cancellation_mode", "ship_to",
+                "thirty_day_auto_cancel_days", "notify_by", "storefront_eta")
+
+
+# Option labels; a value added to a tuple in the services shows up as itself until labelled here.
+LABELS = {
+    "en": "English", "fr": "Français",
+    "email": "e-mail", "store_note": "the store's own customer notification (e.g. a WooCommerce customer note)", "off": "off",
+    "dashboard": "leave a task on the dashboard (refund in the store yourself)",
+    "storefront": "cancel the waiting lines in the store too",
+    "date": 'as a date ("Ships by 12 March")', "weeks": 'in weeks ("Ships in about 3 weeks")', "hidden": "not shown",
+}
+
+
+def _options(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(value, LABELS.get(value, value)) for value in values]
+
+
+def _form_field(path: str) -> str:
+    """The input that shows a service error: ``branding.reply_to`` -> ``branding_reply_to``; an
+    error about a whole schedule (``schedules.consolidate``) goes next to its mode selector."""
+    parts = path.split(".")
+    if parts[0] == "schedules" and len(parts) == 2:
+        return f"schedules_{parts[1]}_mode"
+    return "_".join(parts)
+
+
+def _stored(current: dict[str, Any], key: str) -> dict[str, Any]:
+    value = current.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _current_values(current: dict[str, Any]) -> dict[str, Any]:
+    """The form's values from the stored settings (GET)."""
+    values: dict[str, Any] = {"timezone": current.get("timezone") or "UTC"}
+    stored = _stored(current, "schedules")
+    for job, default in SCHEDULE_DEFAULTS.items():
+        try:
+            schedule = parse_schedule(job, stored[job]) if job in stored else None
+        except ValidationError:
+            schedule = None  # a value the page cannot show runs on the default; show that
+        mode = "default" if schedule is None else ("daily" if schedule.daily_at is not None else "every")
+        shown = schedule or default
+        values[f"schedules_{job}_mode"] = mode
+        values[f"schedules_{job}_every_minutes"] = shown.every_minutes or default.every_minutes
+        values[f"schedules_{job}_daily_at"] = shown.as_dict().get("daily_at", "")
+    language = current.get("language")
+    values["language"] = resolve_language(language if isinstance(language, str) else None)  # "fr-CA" shows as fr
+    brand = _stored(current, "branding")
+    for key in ("logo_url", "reply_to", "from_addr"):
+        values[f"branding_{key}"] = brand.get(key) or ""
+    values["cancellation_mode"] = current.get("cancellation_mode", "dashboard")
+    ship_to = _stored(current, "ship_to")
+    for key in ADDRESS_FIELDS:
+        values[f"ship_to_{key}"] = ship_to.get(key) or ""
+    values["thirty_day_auto_cancel_days"] = current.get("thirty_day_auto_cancel_days") or ""
+    notify_by = _stored(current, "notify_by")
+    emails = _stored(current, "emails")
+    for kind in KINDS:
+        values[f"notify_by_{kind}"] = notify_by.get(kind) or ("email" if emails.get(kind, True) else "off")
+    values["storefront_eta_format"] = eta_format(current)
+    return values
+
+
+def _schedules(form: Form) -> dict[str, Any]:
+    schedules: dict[str, Any] = {}
+    for job in SCHEDULE_DEFAULTS:
+        mode = form.choice(f"schedules_{job}_mode", SCHEDULE_MODES, default="default")
+        if mode == "every":
+            minutes = form.integer(f"schedules_{job}_every_minutes", minimum=MIN_EVERY_MINUTES,
+                                   maximum=MAX_EVERY_MINUTES)
+            if minutes is not None:
+                schedules[job] = {"every_minutes": minutes}
+        elif mode == "daily":
+            at = form.text(f"schedules_{job}_daily_at", required=True, max_length=5)
+            if at is not None:
+                schedules[job] = {"daily_at": at}
+    return schedules
+
+
+def _notify_by(form: Form) -> dict[str, str]:
+    choices: dict[str, str] = {}
+    for kind in KINDS:
+        name = f"notify_by_{kind}"
+        if name not in form.data:  # a form from before the selectors had one checkbox per kind
+            choices[kind] = "email" if form.boolean(f"email_{kind}") else "off"
+            continue
+        choice = form.choice(name, NOTIFY_CHOICES)
+        if choice is not None:
+            choices[kind] = choice
+    return choices
+
+
+def _merchant_changes(form: Form) -> dict[str, Any]:
+    """The fields the settings schema checks, as submitted (blank text means "not set")."""
+    changes: dict[str, Any] = {
+        "schedules": _schedules(form),
+        "language": form.choice("language", LANGUAGES, default="en"),
+        "branding": {key: form.text(f"branding_{key}", max_length=500) for key in ("logo_url", "reply_to", "from_addr")},
+        "cancellation_mode": form.choice("cancellation_mode", CANCELLATION_MODES, default="dashboard"),
+        "ship_to": {key: form.text(f"ship_to_{key}", max_length=200) for key in ADDRESS_FIELDS},
+        "thirty_day_auto_cancel_days": form.integer("thirty_day_auto_cancel_days", minimum=1,
+                                                    maximum=MAX_AUTO_CANCEL_DAYS, required=False),
+        "notify_by": _notify_by(form),
+        "storefront_eta": {"format": form.choice("storefront_eta_format", ETA_FORMATS, default="date")},
+    }
+    timezone = form.text("timezone", max_length=64)
+    if timezone is not None:  # blank keeps the shop's zone
+        changes["timezone"] = timezone
+    return changes
+
+
+def _render(form: Form, current: dict[str, Any], status: int = 200) -> Any:
+    choices = {"language": _options(LANGUAGES), "notify_by": _options(NOTIFY_CHOICES),
+               "cancellation_mode": _options(CANCELLATION_MODES), "storefront_eta": _options(ETA_FORMATS)}
+    return render_template("pages/settings.html", form=form, kinds=KINDS, choices=choices,
+                           schedule_defaults=SCHEDULE_DEFAULTS, address_fields=ADDRESS_FIELDS,
+                           timezone=current.get("timezone") or "UTC"), status
+
+
 @pages.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
     current = shop_settings(get_db(), shop_id())
@@ -64,10 +199,9 @@ def settings() -> Any:
             default_lead_time_days=current.get("default_lead_time_days", 14),
             retention_days=current.get("retention_days", 90),
             tolerance_bands=_bands_text(current.get("tolerance_bands") or []), **colours,
+            **_current_values(current),
         )
-        emails = current.get("emails", {})
-        return render_template("pages/settings.html", form=form, kinds=KINDS,
-                               emails={k: emails.get(k, True) for k in KINDS})
+        return _render(form, current)
     form = Form(request.form)
     changes: dict[str, Any] = {
         "handling_days": form.integer("handling_days", minimum=0, maximum=60),
@@ -75,18 +209,25 @@ def settings() -> Any:
         "default_lead_time_days": form.integer("default_lead_time_days", minimum=0, maximum=365),
         "retention_days": form.integer("retention_days", minimum=1, maximum=3650),
         "tolerance_bands": _parse_bands(form),
-        "emails": {kind: form.boolean(f"email_{kind}") for kind in KINDS},
         "storefront": {key: form.colour(key, default) for key, default in DEFAULT_COLOURS.items()},
+        **_merchant_changes(form),
     }
+    for key in CHECKED_KEYS:
+        if key not in changes or (changes[key] is None and key != "thirty_day_auto_cancel_days"):
+            continue  # not submitted, or the form already said what is wrong with it
+        try:
+            validate_settings({key: changes[key]})
+        except ValidationError as exc:
+            form.error(_form_field(exc.field or key), exc.message)
     if form.ok:
         try:
             save_shop_settings(get_db(), shop_id(), changes)
         except ValidationError as exc:
-            form.error(exc.field or "handling_days", exc.message)
+            form.error(_form_field(exc.field or "handling_days"), exc.message)
         else:
             flash("settings saved", "ok")
             return redirect(url_for("pages.settings"))
-    return render_template("pages/settings.html", form=form, kinds=KINDS, emails=changes["emails"]), 400
+    return _render(form, current, 400)
 
 
 @pages.get("/settings/templates")
