@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from adapters.suppliers.cancellation import CancelledLineDoc, DropshipCancellationDoc
 from adapters.suppliers.gateway import MailSender, SupplierChannel, SupplierDelivery
 from adapters.suppliers.model import (
     DropshipForwardDoc,
@@ -30,7 +31,13 @@ from connector.config import Settings
 from connector.db.engine import Database
 from connector.errors import DeliveryError, NotFound, ValidationError
 from connector.ports import OutboxEnvelope
-from connector.services.dropship import FORWARD_KIND, DropshipCheckResult, dropship_check, mark_forward_sent
+from connector.services.dropship import (
+    CANCEL_KIND,
+    FORWARD_KIND,
+    DropshipCheckResult,
+    dropship_check,
+    mark_forward_sent,
+)
 from connector.services.supplier_confirmation import forward_url, po_url
 from connector.services.supplier_documents import (
     DropshipForwardData,
@@ -120,7 +127,8 @@ def handlers(
     timeout: float = 10,
     clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Handler]:
-    """Handlers for the outbox kinds ``purchase_order`` and ``dropship_forward``.
+    """Handlers for the outbox kinds ``purchase_order``, ``dropship_forward`` and
+    ``dropship_cancellation``.
 
     ``mailer`` is an ``SmtpMailer`` (anything with ``send(msg, message_id=...)``); ``http`` a
     ``requests.Session`` for supplier webhooks (one per call when None). Errors become
@@ -165,7 +173,44 @@ def handlers(
             raise DeliveryError(exc.message, retryable=False) from exc
         mark_forward_sent(db, message.shop_id, forward.id, now())
 
-    return {PO_KIND: send_purchase_order, FORWARD_KIND: forward_dropship}
+    def cancel_dropship(message: OutboxEnvelope) -> None:
+        forward_id = _object_id(message, "dropship_forward_id")
+        try:
+            forward = dropship_forward_data(db, message.shop_id, forward_id)
+        except NotFound as exc:
+            raise DeliveryError(f"dropship forward {forward_id} no longer exists", retryable=False) from exc
+        try:
+            delivery.cancel_dropship(cancellation_doc(forward, message.payload, message.created_at),
+                                     _channel(forward.supplier), idempotency_key=delivery_key(message))
+        except ValidationError as exc:
+            raise DeliveryError(exc.message, retryable=False) from exc
+
+    return {PO_KIND: send_purchase_order, FORWARD_KIND: forward_dropship, CANCEL_KIND: cancel_dropship}
+
+
+def cancellation_doc(forward: DropshipForwardData, payload: dict[str, Any], created: datetime) -> DropshipCancellationDoc:
+    """The cancellation of one line's units (outbox payload of ``dropship_cancellation``)."""
+    line_id = payload.get("line_id")
+    line = next((ln for ln in forward.lines if ln.id == line_id), None)
+    sku = str(payload.get("sku") or (line.sku if line else ""))
+    quantity = payload.get("quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise DeliveryError(f"cancellation for {forward.number} has no quantity", retryable=False)
+    return DropshipCancellationDoc(
+        forward_number=forward.number,
+        created=created.date(),
+        supplier_name=forward.supplier.name,
+        supplier_email=forward.supplier.email,
+        lines=(CancelledLineDoc(
+            order_number=str(payload.get("order_number") or (line.order_number if line else "")),
+            customer_name=line.customer_name if line else "",
+            sku=sku,
+            supplier_sku=line.supplier_sku if line else sku,
+            quantity=quantity,
+            title=line.title if line else "",
+        ),),
+        buyer_name=forward.buyer_name,
+    )
 
 
 def dropship_check_job(ctx: Any, shop_id: int, now: datetime) -> DropshipCheckResult:

@@ -15,6 +15,7 @@ from typing import Protocol
 import requests
 
 from adapters.mail.smtp import message_id_for
+from adapters.suppliers.cancellation import DropshipCancellationDoc, cancellation_email, cancellation_json
 from adapters.suppliers.documents import dropship_email, dropship_json, po_email, po_json
 from adapters.suppliers.model import DropshipForwardDoc, PurchaseOrderDoc
 from adapters.suppliers.webhook import post_signed_json
@@ -73,6 +74,15 @@ class SupplierDelivery:
             payload = {**dropship_json(doc), "confirm_url": confirm_url}
             return self._post(channel, payload, idempotency_key)
         msg = dropship_email(doc, self.from_addr, self.reply_to, confirm_url)
+        return self.mailer.send(msg, message_id=message_id_for(idempotency_key, self._domain))
+
+    def cancel_dropship(
+        self, doc: DropshipCancellationDoc, channel: SupplierChannel, *, idempotency_key: str
+    ) -> str:
+        """Tell the supplier not to ship cancelled units of a forward, by the forward's method."""
+        if channel.delivery_method == "webhook":
+            return self._post(channel, cancellation_json(doc), idempotency_key)
+        msg = cancellation_email(doc, self.from_addr, self.reply_to)
         return self.mailer.send(msg, message_id=message_id_for(idempotency_key, self._domain))
 
     def _post(self, channel: SupplierChannel, payload: dict[str, object], idempotency_key: str) -> str:

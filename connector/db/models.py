@@ -289,6 +289,10 @@ class PurchaseOrder(ShopOwned, Base):
     expected_date: Mapped[date] = mapped_column(Date)
     expected_date_source: Mapped[str] = mapped_column(String(20), default="lead_time")  # lead_time|supplier|merchant
     notes: Mapped[str | None] = mapped_column(Text)
+    # The supplier link: a token of another generation, or any token while revoked, is refused.
+    link_generation: Mapped[int] = mapped_column(default=1, server_default="1")
+    link_issued_at: Mapped[datetime | None]  # a new link's expiry counts from here, not from sent_at
+    link_revoked_at: Mapped[datetime | None]
 
     lines: Mapped[list[PurchaseOrderLine]] = relationship(
         back_populates="purchase_order", order_by="PurchaseOrderLine.id", cascade="all, delete-orphan"
@@ -358,6 +362,9 @@ class DropshipForward(ShopOwned, Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    link_generation: Mapped[int] = mapped_column(default=1, server_default="1")  # as on PurchaseOrder
+    link_issued_at: Mapped[datetime | None]
+    link_revoked_at: Mapped[datetime | None]
 
 
 class OutboxMessage(ShopOwned, Base):

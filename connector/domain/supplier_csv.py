@@ -37,10 +37,16 @@ COLUMNS: tuple[str, ...] = (
     "unit_cost",
     "pack_size",
     "moq",
+    # Added later, so last: older files and exports keep their column order.
+    "dropship_max_wait_days",
 )
 
 # Columns describing the supplier rather than the item: every row of a supplier must agree.
-SUPPLIER_COLUMNS: tuple[str, ...] = COLUMNS[1:12]
+SUPPLIER_COLUMNS: tuple[str, ...] = (*COLUMNS[1:12], "dropship_max_wait_days")
+# Columns added after files were first exported: a file without them still imports (the
+# value is then left as it is), but when the column is there its cells are checked.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("dropship_max_wait_days",)
+MAX_WAIT_DAYS = 365
 
 DELIVERY_METHODS = ("email", "webhook")
 _TRUE = {"yes", "y", "true", "1", "x", "oui"}
@@ -83,6 +89,7 @@ class SupplierTermsRow:
     unit_cost_cents: int
     pack_size: int
     moq: int
+    dropship_max_wait_days: int | None = None  # forward below the dropship quota after this; blank = never
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,8 @@ class ImportResult:
 
     rows: tuple[SupplierTermsRow, ...] = ()
     errors: tuple[RowError, ...] = ()
+    # The columns the file has: an optional column it lacks must not overwrite saved values.
+    columns: tuple[str, ...] = COLUMNS
 
     @property
     def ok(self) -> bool:
@@ -129,7 +138,9 @@ class _Cells:
             self._fail(column, f"is longer than {max_length} characters")
         return value
 
-    def integer(self, column: str, *, minimum: int, required: bool = True) -> int | None:
+    def integer(
+        self, column: str, *, minimum: int, required: bool = True, maximum: int | None = None
+    ) -> int | None:
         raw = self.record.get(column, "").strip()
         if not raw:
             if required:
@@ -145,6 +156,9 @@ class _Cells:
             return None
         if number < minimum:
             self._fail(column, f"must be at least {minimum}, got {raw}")
+            return None
+        if maximum is not None and number > maximum:
+            self._fail(column, f"must be at most {maximum}, got {raw}")
             return None
         return int(number)
 
@@ -206,11 +220,16 @@ def parse_supplier_csv(text: str, known_skus: set[str] | None = None) -> ImportR
         if name in seen_columns and name in COLUMNS:
             errors.append(RowError(1, name, "column appears twice"))
         seen_columns.add(name)
-    errors.extend(RowError(1, name, "column is missing") for name in COLUMNS if name not in seen_columns)
+    errors.extend(
+        RowError(1, name, "column is missing")
+        for name in COLUMNS
+        if name not in seen_columns and name not in OPTIONAL_COLUMNS
+    )
     if errors:
         return ImportResult(errors=tuple(errors))
 
-    index = {name: header.index(name) for name in COLUMNS}
+    present = tuple(name for name in COLUMNS if name in seen_columns)
+    index = {name: header.index(name) for name in present}
     rows: list[tuple[int, SupplierTermsRow]] = []
     for offset, values in enumerate(records[1:], start=2):
         if not any(v.strip() for v in values):
@@ -228,7 +247,7 @@ def parse_supplier_csv(text: str, known_skus: set[str] | None = None) -> ImportR
     if errors:
         errors.sort(key=lambda e: (e.row_number, COLUMNS.index(e.column) if e.column in COLUMNS else -1))
         return ImportResult(errors=tuple(errors))
-    return ImportResult(rows=tuple(row for _, row in rows))
+    return ImportResult(rows=tuple(row for _, row in rows), columns=present)
 
 
 def _parse_row(
@@ -259,6 +278,7 @@ def _parse_row(
     dropship = c.boolean("dropship")
     ds_units = c.integer("dropship_min_units", minimum=0, required=False)
     ds_value = c.cents("dropship_min_value", minimum=0, required=False)
+    ds_max_wait = c.integer("dropship_max_wait_days", minimum=0, maximum=MAX_WAIT_DAYS, required=False)
     sku = c.text("sku")
     if sku and known_skus is not None and sku not in known_skus:
         c._fail("sku", f"the shop has no variant with SKU {sku!r}")
@@ -287,6 +307,7 @@ def _parse_row(
         unit_cost_cents=unit_cost,
         pack_size=pack_size or 1,
         moq=moq or 0,
+        dropship_max_wait_days=ds_max_wait,
     )
 
 
@@ -302,6 +323,7 @@ _SUPPLIER_FIELDS = (
     ("dropship", "dropship"),
     ("dropship_min_units", "dropship_min_units"),
     ("dropship_min_value", "dropship_min_value_cents"),
+    ("dropship_max_wait_days", "dropship_max_wait_days"),
 )
 
 
@@ -389,6 +411,7 @@ def export_supplier_csv(rows: Iterable[SupplierTermsRow]) -> str:
                 _money(r.unit_cost_cents),
                 r.pack_size,
                 r.moq,
+                _number(r.dropship_max_wait_days),
             ]
         )
     return out.getvalue()

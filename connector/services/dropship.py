@@ -25,6 +25,12 @@ storefront dispatcher. Its payload (target ``storefront``, subject = the order's
 One message per order (not per call) so a store call that fails is retried for that order
 alone; the storefront side creates the fulfilment (Shopify) or completes the order with a
 note (WooCommerce).
+
+A line cancelled while it waits simply leaves the queue (the queue is "what still waits").
+Cancelled after its forward went out, :func:`tell_supplier_of_cancellation` (called from
+``stock_flow.release_line_units``) writes a ``dropship_cancellation`` message (target
+``supplier``, subject = the forward's number) that the supplier handlers send the same way as
+the forward: CSV by e-mail or signed JSON to the webhook.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from connector.services.supplier_documents import forward_lines
 
 FORWARD_KIND = "dropship_forward"
 FULFIL_KIND = "fulfil_dropship"
+CANCEL_KIND = "dropship_cancellation"
 MAX_TRACKING_CHARS = 200
 
 
@@ -141,83 +148,188 @@ def _outbox(session: Session, shop_id: int, kind: str, target: str, subject: str
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SupplierQueue:
+    """The dropship lines of one supplier that wait for a forward, and what they add up to."""
+
+    supplier: Supplier
+    lines: list[OrderLine]
+    units: int
+    value_cents: int  # at the supplier's cost when known, else at the sale price of the line
+    oldest_waiting_since: datetime | None
+
+    def reason(self, now: datetime) -> str | None:
+        return forward_reason(
+            units=self.units,
+            value_cents=self.value_cents,
+            min_units=self.supplier.dropship_min_units,
+            min_value_cents=self.supplier.dropship_min_value_cents,
+            oldest_waiting_since=self.oldest_waiting_since,
+            max_wait_days=self.supplier.dropship_max_wait_days,
+            now=now,
+        )
+
+
+def waiting_queues(session: Session) -> tuple[dict[int, SupplierQueue], int]:
+    """Supplier id → its queue, and the number of waiting lines whose variant has no supplier.
+
+    A line leaves the queue when it is forwarded or has nothing left to wait for (cancelled or
+    covered), so a cancellation before the forward needs no special handling.
+    """
+    rows = session.execute(
+        select(OrderLine, Variant.supplier_id)
+        .join(SalesOrder, SalesOrder.id == OrderLine.order_id)
+        .join(Variant, Variant.id == OrderLine.variant_id)
+        .where(
+            OrderLine.kind == LineKind.DROPSHIP.value,
+            OrderLine.backordered > 0,
+            OrderLine.dropship_forward_id.is_(None),
+            SalesOrder.state == "open",
+        )
+        .order_by(OrderLine.placed_at, OrderLine.id)
+    ).tuples().all()
+    by_supplier: dict[int, list[OrderLine]] = defaultdict(list)
+    without_supplier = 0
+    for line, supplier_id in rows:
+        if supplier_id is None:
+            without_supplier += 1
+        else:
+            by_supplier[supplier_id].append(line)
+    if not by_supplier:
+        return {}, without_supplier
+    suppliers = {s.id: s for s in session.scalars(select(Supplier).where(Supplier.id.in_(list(by_supplier))))}
+    costs: dict[tuple[int, str | None], int] = {
+        (supplier_id, sku): cost
+        for supplier_id, sku, cost in session.execute(
+            select(SupplierItem.supplier_id, SupplierItem.sku, SupplierItem.unit_cost_cents).where(
+                SupplierItem.supplier_id.in_(list(by_supplier))
+            )
+        ).tuples()
+    }
+    queues = {
+        supplier_id: SupplierQueue(
+            supplier=suppliers[supplier_id],
+            lines=lines,
+            units=sum(ln.backordered for ln in lines),
+            value_cents=sum(ln.backordered * costs.get((supplier_id, ln.sku), ln.unit_price_cents) for ln in lines),
+            oldest_waiting_since=min((ln.waiting_since or ln.placed_at) for ln in lines),
+        )
+        for supplier_id, lines in sorted(by_supplier.items())
+    }
+    return queues, without_supplier
+
+
+def _create_forward(
+    session: Session, shop: Shop, queue: SupplierQueue, reason: str, now: datetime
+) -> DropshipForward:
+    """One forward taking every line of the queue, and its outbox message, in this transaction."""
+    shop.forward_sequence += 1
+    supplier_id = queue.supplier.id
+    forward = DropshipForward(
+        shop_id=shop.id, supplier_id=supplier_id, number=f"F-{shop.forward_sequence:05d}",
+        status="pending", reason=reason, created_at=now,
+    )
+    session.add(forward)
+    session.flush()
+    for line in queue.lines:
+        line.dropship_forward_id = forward.id
+    _outbox(
+        session, shop.id, FORWARD_KIND, "supplier", forward.number, f"{FORWARD_KIND}:{forward.number}",
+        {
+            "number": forward.number,
+            "dropship_forward_id": forward.id,
+            "supplier_id": supplier_id,
+            "reason": reason,
+            "lines": len(queue.lines),
+            "units": queue.units,
+        },
+        now,
+    )
+    return forward
+
+
 def dropship_check(db: Database, shop_id: int, now: datetime) -> DropshipCheckResult:
     """Forward each supplier's queue of dropship lines whose quota or max wait is reached."""
     with UnitOfWork(db, shop_id) as uow:
         session = uow.session
         shop = _lock_shop(session, shop_id)
-        rows = session.execute(
-            select(OrderLine, Variant.supplier_id)
-            .join(SalesOrder, SalesOrder.id == OrderLine.order_id)
-            .join(Variant, Variant.id == OrderLine.variant_id)
-            .where(
-                OrderLine.kind == LineKind.DROPSHIP.value,
-                OrderLine.backordered > 0,
-                OrderLine.dropship_forward_id.is_(None),
-                SalesOrder.state == "open",
-            )
-            .order_by(OrderLine.placed_at, OrderLine.id)
-        ).tuples().all()
-        queues: dict[int, list[OrderLine]] = defaultdict(list)
-        without_supplier = 0
-        for line, supplier_id in rows:
-            if supplier_id is None:
-                without_supplier += 1
-            else:
-                queues[supplier_id].append(line)
+        queues, without_supplier = waiting_queues(session)
         if not queues:
             return DropshipCheckResult(waiting_without_supplier=without_supplier)
-        suppliers = {s.id: s for s in session.scalars(select(Supplier).where(Supplier.id.in_(list(queues))))}
-        costs: dict[tuple[int, str | None], int] = {
-            (supplier_id, sku): cost
-            for supplier_id, sku, cost in session.execute(
-                select(SupplierItem.supplier_id, SupplierItem.sku, SupplierItem.unit_cost_cents).where(
-                    SupplierItem.supplier_id.in_(list(queues))
-                )
-            ).tuples()
-        }
         created: list[str] = []
         forwarded = waiting = 0
-        for supplier_id in sorted(queues):
-            lines, supplier = queues[supplier_id], suppliers[supplier_id]
-            reason = forward_reason(
-                units=sum(ln.backordered for ln in lines),
-                # Value at the supplier's cost when known, else at the sale price of the line.
-                value_cents=sum(ln.backordered * costs.get((supplier_id, ln.sku), ln.unit_price_cents) for ln in lines),
-                min_units=supplier.dropship_min_units,
-                min_value_cents=supplier.dropship_min_value_cents,
-                oldest_waiting_since=min((ln.waiting_since or ln.placed_at) for ln in lines),
-                max_wait_days=supplier.dropship_max_wait_days,
-                now=now,
-            )
+        for queue in queues.values():
+            reason = queue.reason(now)
             if reason is None:
-                waiting += len(lines)
+                waiting += len(queue.lines)
                 continue
-            shop.forward_sequence += 1
-            forward = DropshipForward(
-                shop_id=shop.id, supplier_id=supplier_id, number=f"F-{shop.forward_sequence:05d}",
-                status="pending", reason=reason, created_at=now,
-            )
-            session.add(forward)
-            session.flush()
-            for line in lines:
-                line.dropship_forward_id = forward.id
-            _outbox(
-                session, shop.id, FORWARD_KIND, "supplier", forward.number, f"{FORWARD_KIND}:{forward.number}",
-                {
-                    "number": forward.number,
-                    "dropship_forward_id": forward.id,
-                    "supplier_id": supplier_id,
-                    "reason": reason,
-                    "lines": len(lines),
-                    "units": sum(ln.backordered for ln in lines),
-                },
-                now,
-            )
-            created.append(forward.number)
-            forwarded += len(lines)
+            created.append(_create_forward(session, shop, queue, reason, now).number)
+            forwarded += len(queue.lines)
         uow.commit()
         return DropshipCheckResult(created, forwarded, waiting, without_supplier)
+
+
+def forward_now(db: Database, shop_id: int, supplier_id: int, now: datetime) -> tuple[int, str]:
+    """The merchant forwards a supplier's queue below its quota; returns the forward's id and number."""
+    with UnitOfWork(db, shop_id) as uow:
+        session = uow.session
+        shop = _lock_shop(session, shop_id)
+        uow.get(Supplier, supplier_id)  # NotFound for another shop's supplier
+        queues, _ = waiting_queues(session)
+        queue = queues.get(supplier_id)
+        if queue is None:
+            raise ValidationError("no dropship order waits for this supplier", field="supplier")
+        forward = _create_forward(session, shop, queue, "manual", now)
+        uow.commit()
+        return forward.id, forward.number
+
+
+def tell_supplier_of_cancellation(session: Session, line: OrderLine, units: int, now: datetime) -> bool:
+    """``units`` of a forwarded line were cancelled: queue a cancellation for the supplier.
+
+    Called by :func:`connector.services.stock_flow.release_line_units` in the cancelling
+    transaction. Nothing is sent while the forward's own message was never attempted: the
+    forward document is built at delivery time from what still waits, so it leaves the units
+    out. Once an attempt started (or the forward went out) the supplier may hold them, so a
+    ``dropship_cancellation`` message goes through the outbox, keyed by the line's cumulative
+    cancelled count so a replayed cancellation does not tell the supplier twice. True if queued.
+    """
+    if units <= 0 or line.dropship_forward_id is None:
+        return False
+    forward = session.get(DropshipForward, line.dropship_forward_id)
+    if forward is None or forward.status in ("failed", "shipped"):
+        return False
+    if forward.status == "pending":
+        # Locked so a delivery claiming the forward at this moment is either seen or waits.
+        message = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.shop_id == forward.shop_id,
+                   OutboxMessage.idempotency_key == f"{FORWARD_KIND}:{forward.number}")
+            .with_for_update()
+        ).first()
+        if message is None or (message.state == "pending" and message.attempts == 0):
+            return False
+    order = line.order
+    key = f"{CANCEL_KIND}:{forward.number}:{line.id}:{line.cancelled}"
+    exists = session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.shop_id == forward.shop_id, OutboxMessage.idempotency_key == key)
+    ).first()
+    if exists is not None:
+        return False
+    _outbox(
+        session, forward.shop_id, CANCEL_KIND, "supplier", forward.number, key,
+        {
+            "number": forward.number,
+            "dropship_forward_id": forward.id,
+            "order_id": order.external_id,
+            "order_number": order.number,
+            "line_id": line.id,
+            "sku": line.sku,
+            "quantity": units,
+        },
+        now,
+    )
+    return True
 
 
 def _find_forward(session: Session, forward: int | str) -> DropshipForward:

@@ -21,6 +21,7 @@ from connector.db.models import (
     Variant,
 )
 from connector.domain.allocation import Claim, LineKind, distribute, queue_key, release_pegs, take_back
+from connector.services.dropship import tell_supplier_of_cancellation
 from connector.services.events import Changes
 
 # Lines that wait for goods that come into our stock (dropship units come from the supplier).
@@ -153,6 +154,9 @@ def release_line_units(session: Session, line: OrderLine, units: int, changes: C
     line.cancelled += units
     if line.backordered == 0:
         line.waiting_since = None
+    if from_waiting and line.dropship_forward_id is not None:
+        # A forward may already be with the supplier: tell them not to ship these units.
+        tell_supplier_of_cancellation(session, line, from_waiting, changes.now)
     trim_pegs(session, line)
     changes.touch(line.id)
     if from_allocated and line.variant_id is not None:

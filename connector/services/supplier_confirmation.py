@@ -8,6 +8,12 @@ link (a retried e-mail carries the link of the first attempt) and the check uses
 ``now`` instead of the wall clock. A changed byte → :class:`SignatureError`; past its expiry →
 :class:`LinkExpired`.
 
+The merchant can revoke a document's link (a forwarded e-mail went to the wrong person) and
+issue a new one: the row's ``link_generation`` is in the token (absent = 1, so links sent
+before generations existed keep working), and a token of another generation, or any token
+while the link is revoked, raises :class:`LinkRevoked`. A new link's expiry counts from when
+it was issued.
+
 Through the link the supplier confirms (``sent`` → ``confirmed``), changes line quantities
 (:func:`purchasing.set_po_line_quantity`) or sets the expected date
 (:func:`purchasing.set_expected_date` with ``source='supplier'`` and a reason). Each of those
@@ -25,7 +31,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from connector.db.engine import Database
-from connector.db.models import Peg, PurchaseOrder, PurchaseOrderLine
+from connector.db.models import DropshipForward, Peg, PurchaseOrder, PurchaseOrderLine
 from connector.db.uow import UnitOfWork
 from connector.errors import SignatureError, ValidationError
 from connector.services import dropship, events, purchasing
@@ -56,6 +62,12 @@ class LinkExpired(SignatureError):
     code = "link_expired"
 
 
+class LinkRevoked(SignatureError):
+    """A genuine link the merchant revoked or replaced with a newer one."""
+
+    code = "link_revoked"
+
+
 @dataclass(frozen=True, slots=True)
 class PortalLink:
     shop_id: int
@@ -63,6 +75,7 @@ class PortalLink:
     object_id: int
     number: str
     expires_at: datetime
+    generation: int = 1
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
@@ -72,10 +85,11 @@ def _serializer(secret: str) -> URLSafeSerializer:
 
 
 def make_token(secret: str, link: PortalLink) -> str:
-    return _serializer(secret).dumps(
-        {"s": link.shop_id, "k": link.kind, "i": link.object_id, "n": link.number,
-         "e": int(link.expires_at.timestamp())}
-    )
+    data: dict[str, object] = {"s": link.shop_id, "k": link.kind, "i": link.object_id, "n": link.number,
+                               "e": int(link.expires_at.timestamp())}
+    if link.generation != 1:  # generation 1 tokens stay byte-identical to the links already sent
+        data["g"] = link.generation
+    return _serializer(secret).dumps(data)
 
 
 def read_token(secret: str, token: str, now: datetime, kind: str) -> PortalLink:
@@ -88,7 +102,7 @@ def read_token(secret: str, token: str, now: datetime, kind: str) -> PortalLink:
         raise SignatureError("this link is not valid")
     try:
         link = PortalLink(int(data["s"]), kind, int(data["i"]), str(data["n"]),
-                          datetime.fromtimestamp(int(data["e"]), UTC))
+                          datetime.fromtimestamp(int(data["e"]), UTC), int(data.get("g", 1)))
     except (KeyError, TypeError, ValueError):
         raise SignatureError("this link is not valid") from None
     if now >= link.expires_at:
@@ -96,43 +110,86 @@ def read_token(secret: str, token: str, now: datetime, kind: str) -> PortalLink:
     return link
 
 
-def po_link(shop_id: int, po_id: int, number: str, sent_at: datetime, days: int = PO_LINK_DAYS) -> PortalLink:
-    return PortalLink(shop_id, "po", po_id, number, sent_at + timedelta(days=days))
+def po_link(shop_id: int, po_id: int, number: str, sent_at: datetime, days: int = PO_LINK_DAYS,
+            generation: int = 1) -> PortalLink:
+    return PortalLink(shop_id, "po", po_id, number, sent_at + timedelta(days=days), generation)
 
 
 def forward_link(
-    shop_id: int, forward_id: int, number: str, created_at: datetime, days: int = FORWARD_LINK_DAYS
+    shop_id: int, forward_id: int, number: str, created_at: datetime, days: int = FORWARD_LINK_DAYS,
+    generation: int = 1,
 ) -> PortalLink:
-    return PortalLink(shop_id, "forward", forward_id, number, created_at + timedelta(days=days))
+    return PortalLink(shop_id, "forward", forward_id, number, created_at + timedelta(days=days), generation)
 
 
 def po_url(app_url: str, secret: str, po: PurchaseOrderData) -> str:
     """The supplier's link for a sent PO (the same link on every retry)."""
-    link = po_link(po.shop_id, po.id, po.number, po.sent_at or po.created_at)
+    link = po_link(po.shop_id, po.id, po.number, po.link_issued_at or po.sent_at or po.created_at,
+                   generation=po.link_generation)
     return app_url.rstrip("/") + PO_PATH + make_token(secret, link)
 
 
 def forward_url(app_url: str, secret: str, forward: DropshipForwardData) -> str:
-    link = forward_link(forward.shop_id, forward.id, forward.number, forward.created_at)
+    link = forward_link(forward.shop_id, forward.id, forward.number, forward.link_issued_at or forward.created_at,
+                        generation=forward.link_generation)
     return app_url.rstrip("/") + FORWARD_PATH + make_token(secret, link)
 
 
-def _same(link: PortalLink, number: str) -> None:
+def _same(link: PortalLink, document: PurchaseOrderData | DropshipForwardData) -> None:
     # Ids are not reused on PostgreSQL, but may be on SQLite after a delete: the number pins it.
-    if number != link.number:
+    if document.number != link.number:
         raise SignatureError("this link is not valid")
+    if document.link_revoked:
+        raise LinkRevoked(f"the link to {document.number} was revoked", number=document.number)
+    if link.generation != document.link_generation:
+        raise LinkRevoked(f"the link to {document.number} was replaced by a newer one", number=document.number)
 
 
 def linked_purchase_order(db: Database, link: PortalLink) -> PurchaseOrderData:
     po = purchase_order_data(db, link.shop_id, link.object_id)
-    _same(link, po.number)
+    _same(link, po)
     return po
 
 
 def linked_forward(db: Database, link: PortalLink) -> DropshipForwardData:
     forward = dropship_forward_data(db, link.shop_id, link.object_id)
-    _same(link, forward.number)
+    _same(link, forward)
     return forward
+
+
+def _link_row(uow: UnitOfWork, kind: str, object_id: int) -> PurchaseOrder | DropshipForward:
+    if kind not in KINDS:
+        raise ValidationError(f"unknown document kind {kind!r}", field="kind")
+    if kind == "forward":
+        return uow.get(DropshipForward, object_id)
+    row = uow.get(PurchaseOrder, object_id)
+    if row.sent_at is None:
+        raise ValidationError(f"{row.number} was not sent: it has no supplier link yet", field="link")
+    return row
+
+
+def revoke_link(db: Database, shop_id: int, kind: str, object_id: int, now: datetime) -> bool:
+    """Refuse every link to the document from now on; True if it changed (revoking twice does not)."""
+    with UnitOfWork(db, shop_id) as uow:
+        row = _link_row(uow, kind, object_id)
+        if row.link_revoked_at is not None:
+            return False
+        row.link_revoked_at = now
+        row.link_generation += 1
+        uow.commit()
+        return True
+
+
+def issue_new_link(db: Database, shop_id: int, kind: str, object_id: int, now: datetime) -> int:
+    """A new link for the document, valid from ``now``; every earlier link is refused. Returns
+    the new generation (the page shows the link itself, built by :func:`po_url`/:func:`forward_url`)."""
+    with UnitOfWork(db, shop_id) as uow:
+        row = _link_row(uow, kind, object_id)
+        row.link_generation += 1
+        row.link_issued_at = now
+        row.link_revoked_at = None
+        uow.commit()
+        return row.link_generation
 
 
 def confirm_purchase_order(db: Database, shop_id: int, po_id: int, now: datetime) -> bool:

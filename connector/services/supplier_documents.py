@@ -72,6 +72,9 @@ class PurchaseOrderData:
     notes: str
     supplier: SupplierContact
     lines: tuple[PurchaseOrderLineData, ...]
+    link_generation: int = 1  # the supplier link's generation; older links are refused
+    link_issued_at: datetime | None = None  # set when the merchant issued a new link
+    link_revoked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,9 @@ class DropshipForwardData:
     buyer_name: str
     supplier: SupplierContact
     lines: tuple[DropshipLineData, ...]
+    link_generation: int = 1
+    link_issued_at: datetime | None = None
+    link_revoked: bool = False
 
 
 def address_from(data: Any) -> Address | None:
@@ -173,6 +179,9 @@ def purchase_order_data(db: Database, shop_id: int, po_id: int) -> PurchaseOrder
             notes=po.notes or "",
             supplier=_contact(supplier),
             lines=lines,
+            link_generation=po.link_generation,
+            link_issued_at=po.link_issued_at,
+            link_revoked=po.link_revoked_at is not None,
         )
 
 
@@ -236,6 +245,9 @@ def dropship_forward_data(db: Database, shop_id: int, forward_id: int) -> Dropsh
             buyer_name=shop.name,
             supplier=_contact(supplier),
             lines=tuple(lines),
+            link_generation=forward.link_generation,
+            link_issued_at=forward.link_issued_at,
+            link_revoked=forward.link_revoked_at is not None,
         )
 
 

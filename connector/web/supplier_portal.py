@@ -12,7 +12,7 @@ URL map (blueprint ``supplier_portal``, registered by the composition root)::
     GET  /supplier/forward/<token>             the dropship forward: orders, ship-to, tracking
     POST /supplier/forward/<token>/tracking    tracking number, carrier, link (one order or all)
 
-A tampered token answers 403, an expired one 410, a bad form 400 (the page again, with the
+A tampered token answers 403, an expired one or one the merchant revoked or replaced 410, a bad form 400 (the page again, with the
 message), a document that no longer exists 404.
 """
 
@@ -73,7 +73,10 @@ def _headers(response: Response) -> Response:
 
 
 def _refused(exc: Exception) -> Any:
-    if isinstance(exc, portal.LinkExpired):
+    if isinstance(exc, portal.LinkRevoked):
+        status, title = 410, "This link no longer works"
+        message = exc.message + ". Please ask us for the current link."
+    elif isinstance(exc, portal.LinkExpired):
         status, title = 410, "This link has expired"
         message = exc.message + ". Please ask us for a new link."
     elif isinstance(exc, SignatureError):

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from connector.domain.supplier_csv import (
     COLUMNS,
+    OPTIONAL_COLUMNS,
     ImportResult,
     RowError,
     SupplierTermsRow,
@@ -209,6 +210,7 @@ def supplier_rows(draw: st.DrawFn) -> list[SupplierTermsRow]:
             dropship=draw(st.booleans()),
             dropship_min_units=draw(st.integers(0, 10_000)),
             dropship_min_value_cents=draw(money),
+            dropship_max_wait_days=draw(st.none() | st.integers(0, 365)),
         )
         for sku in draw(st.lists(cell_text, min_size=1, max_size=4, unique=True)):
             rows.append(
@@ -230,3 +232,44 @@ def test_any_valid_rows_survive_export_and_import(rows: list[SupplierTermsRow]) 
     result = parse_supplier_csv(export_supplier_csv(rows), known_skus={r.sku for r in rows})
     assert result.errors == ()
     assert result.rows == tuple(rows)
+
+
+def test_the_dropship_max_wait_is_read_per_supplier_and_written_back_by_the_export() -> None:
+    text = csv_with({"sku": "LAMP-001", "dropship": "yes", "dropship_max_wait_days": "4"},
+                    {"sku": "LAMP-002", "dropship": "yes", "dropship_max_wait_days": "4"})
+    result = parse_supplier_csv(text, known_skus=KNOWN)
+    assert result.ok, [str(e) for e in result.errors]
+    assert [r.dropship_max_wait_days for r in result.rows] == [4, 4]
+    assert "dropship_max_wait_days" in result.columns
+
+    exported = export_supplier_csv(result.rows)
+    [header, *lines] = list(csv.reader(io.StringIO(exported)))
+    column = header.index("dropship_max_wait_days")
+    assert [line[column] for line in lines] == ["4", "4"]
+    assert parse_supplier_csv(exported, known_skus=KNOWN).rows == result.rows
+
+
+def test_every_bad_dropship_max_wait_is_reported_by_row_and_nothing_is_returned() -> None:
+    text = csv_with(
+        {"sku": "LAMP-001", "supplier": "A", "dropship_max_wait_days": "soon"},
+        {"sku": "LAMP-002", "supplier": "B", "dropship_max_wait_days": "-2"},
+        {"sku": "SHADE-9", "supplier": "C", "dropship_max_wait_days": "1.5"},
+        {"sku": "BULB-E27", "supplier": "D", "dropship_max_wait_days": "400"},
+        {"sku": "LAMP-001", "supplier": "E", "dropship_max_wait_days": "3"},
+        {"sku": "LAMP-002", "supplier": "E", "dropship_max_wait_days": "5"},
+    )
+    result = parse_supplier_csv(text, known_skus=KNOWN)
+    assert errors_of(result) == {(row, "dropship_max_wait_days") for row in (2, 3, 4, 5, 7)}
+    messages = {e.row_number: e.message for e in result.errors}
+    assert "whole number" in messages[2] and "at least 0" in messages[3]
+    assert "whole number" in messages[4] and "at most 365" in messages[5]
+    assert "differs from row 6" in messages[7]
+
+
+def test_a_file_without_the_dropship_max_wait_column_still_imports_and_says_it_lacks_it() -> None:
+    assert OPTIONAL_COLUMNS == ("dropship_max_wait_days",)
+    header = [c for c in COLUMNS if c != "dropship_max_wait_days"]
+    result = parse_supplier_csv(csv_with({}, header=header), known_skus=KNOWN)
+    assert result.ok, [str(e) for e in result.errors]
+    assert result.rows[0].dropship_max_wait_days is None
+    assert "dropship_max_wait_days" not in result.columns  # so an import leaves saved values alone

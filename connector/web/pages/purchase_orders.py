@@ -22,8 +22,10 @@ from connector.services.purchasing import (
     set_expected_date,
     set_po_line_quantity,
 )
+from connector.services.supplier_documents import purchase_order_data
 from connector.web.pages import pages
 from connector.web.pages.common import Form, get_db, shop_id, utcnow
+from connector.web.pages.dropship import supplier_url
 
 
 @pages.get("/purchase-orders")
@@ -36,7 +38,10 @@ def purchase_order_list() -> Any:
 
 
 def _detail(po: PoDetail, form: Form | None = None, status: int = 200) -> Any:
-    return render_template("pages/purchase_order.html", po=po, form=form or Form(request.form)), status
+    document = purchase_order_data(get_db(), shop_id(), po.id)
+    return render_template("pages/purchase_order.html", po=po, form=form or Form(request.form),
+                           supplier_link=supplier_url(document), link_revoked=document.link_revoked,
+                           was_sent=document.sent_at is not None), status
 
 
 @pages.get("/purchase-orders/<int:po_id>")
