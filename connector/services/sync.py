@@ -10,11 +10,18 @@ are fetched since that cursor (inclusive) and applied in batches, each batch in 
 together with the cursor, so a pull that breaks off resumes where it stopped. A record whose
 ``updated_at`` equals what we hold is skipped (the webhook already brought it); an older one is
 stale and ignored by the ingest services.
+
+An uninstall may land in the middle of a pull (``app/uninstalled`` arrives on another thread or
+process). The pull re-reads the shop's status between the storefront's page requests and inside
+every batch's transaction, so it stops before the next request and commits nothing after the
+uninstall (the batch being collected is dropped; the cursor never passes what was committed).
+The request already in flight may come back 401 (the token is gone): a stop, not an error.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,10 +31,10 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from connector.db.engine import Database
-from connector.db.models import Location, SalesOrder, StockLevel, SyncCursor, Variant
+from connector.db.models import Location, SalesOrder, Shop, StockLevel, SyncCursor, Variant
 from connector.db.uow import UnitOfWork
 from connector.domain.records import InventoryLevelRecord, OrderRecord, ProductRecord
-from connector.errors import NotFound
+from connector.errors import AuthError, NotFound
 from connector.ports import Storefront
 from connector.services import events
 from connector.services.catalog import apply_inventory_level, upsert_variant
@@ -39,6 +46,8 @@ from connector.services.shop_settings import engine_settings
 log = logging.getLogger(__name__)
 
 BATCH = 100
+INSTALLED, UNINSTALLED = "installed", "uninstalled"
+STATUS_EVERY = 0.02  # seconds between two reads of the shop's status during a pull
 T = TypeVar("T")
 
 
@@ -55,6 +64,53 @@ class PullReport:
     orders: ResourceReport = field(default_factory=ResourceReport)
     inventory_levels: ResourceReport = field(default_factory=ResourceReport)
     skipped: str | None = None  # why nothing was pulled (shop not installed)
+
+
+class ShopLeft(Exception):
+    """The shop stopped being installed while it was being pulled (internal to this module)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _status(db: Database, shop_id: int) -> str | None:
+    with UnitOfWork(db, readonly=True) as uow:
+        return uow.session.scalar(select(Shop.status).where(Shop.id == shop_id))
+
+
+def _while_installed(db: Database, shop_id: int, items: Iterable[T]) -> Iterator[T]:
+    """``items`` for as long as the shop stays installed; raises :class:`ShopLeft` otherwise.
+
+    Asking for the next record may send the storefront's next page request, so the status is
+    read before asking, at most every ``STATUS_EVERY`` seconds: records served from a page in
+    memory arrive in microseconds and a read per record would cost more than the page, while a
+    page request takes longer than the interval, so the check always falls between two pages.
+    """
+    it = iter(items)
+    checked = float("-inf")
+    while True:
+        if time.monotonic() - checked >= STATUS_EVERY:
+            status = _status(db, shop_id)
+            if status != INSTALLED:
+                raise ShopLeft(status or "deleted")
+            checked = time.monotonic()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        yield item
+
+
+def _installed_shop(uow: UnitOfWork) -> Shop:
+    """The shop, inside a batch's transaction; an uninstall that won the race voids the batch."""
+    try:
+        shop = uow.shop()
+    except NotFound:
+        raise ShopLeft("deleted") from None
+    if shop.status != INSTALLED:
+        raise ShopLeft(shop.status)
+    return shop
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -91,7 +147,7 @@ def _apply_products(db: Database, shop_id: int, products: Iterable[ProductRecord
                     report: ResourceReport) -> None:
     for batch in _batches(products, BATCH):
         with UnitOfWork(db, shop_id) as uow:
-            shop = uow.shop()
+            shop = _installed_shop(uow)
             changes = Changes(now)
             newest: datetime | None = None
             for product in batch:
@@ -118,7 +174,7 @@ def _apply_orders(db: Database, shop_id: int, orders: Iterable[OrderRecord], now
                   report: ResourceReport) -> None:
     for batch in _batches(orders, BATCH):
         with UnitOfWork(db, shop_id) as uow:
-            shop = uow.shop()
+            shop = _installed_shop(uow)
             changes = Changes(now)
             newest: datetime | None = None
             for record in batch:
@@ -144,7 +200,7 @@ def _apply_levels(db: Database, shop_id: int, levels: Iterable[InventoryLevelRec
                   report: ResourceReport) -> None:
     for batch in _batches(levels, BATCH):
         with UnitOfWork(db, shop_id) as uow:
-            shop = uow.shop()
+            shop = _installed_shop(uow)
             changes = Changes(now)
             newest: datetime | None = None
             for rec in batch:
@@ -183,12 +239,28 @@ def pull_store(db: Database, shop_id: int, storefront: Storefront, now: datetime
         except NotFound:
             report.skipped = "unknown shop"
             return report
-    if status != "installed":
+    if status != INSTALLED:
         report.skipped = f"shop is {status}"
         return report
-    _apply_products(db, shop_id, storefront.fetch_products(), now, report.products)
-    since = read_cursor(db, shop_id, "orders")
-    _apply_orders(db, shop_id, storefront.fetch_orders_since(since), now, report.orders)
-    _apply_levels(db, shop_id, storefront.fetch_inventory_levels(), now, report.inventory_levels)
+    try:
+        _apply_products(db, shop_id, _while_installed(db, shop_id, storefront.fetch_products()), now,
+                        report.products)
+        since = read_cursor(db, shop_id, "orders")
+        _apply_orders(db, shop_id, _while_installed(db, shop_id, storefront.fetch_orders_since(since)), now,
+                      report.orders)
+        _apply_levels(db, shop_id, _while_installed(db, shop_id, storefront.fetch_inventory_levels()), now,
+                      report.inventory_levels)
+    except ShopLeft as exc:
+        report.skipped = f"shop was {exc.status} during the pull"
+    except AuthError:
+        # Refused because the uninstall dropped our token a moment ago: a stop, not a failure.
+        # (A refusal of an installed shop's token is a real error and propagates.)
+        now_status = _status(db, shop_id)
+        if now_status not in (UNINSTALLED, None):
+            raise
+        report.skipped = f"shop was {now_status or 'deleted'} during the pull"
+    if report.skipped:
+        log.info("pull of shop %s stopped: %s (%s)", shop_id, report.skipped, report)
+        return report
     log.info("pulled shop %s: %s", shop_id, report)
     return report

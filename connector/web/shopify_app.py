@@ -10,6 +10,7 @@ URL map::
     GET  /shopify/install?shop=…         → 302 to Shopify's permission page (state in a signed cookie)
     GET  /shopify/callback?code&hmac&…   → install, register webhooks, first pull → 302 into the admin
     POST /shopify/token-exchange         → embedded: session token → expiring offline token
+    GET  /shopify/app?id_token=…         → embedded entry (the app URL): 302 to the merchant dashboard
     GET  /shopify/api/backorders?q=      → JSON, session token (Authorization: Bearer) required
     GET  /shopify/proxy/backorders?q=    → app proxy (signed query); HTML, or JSON with format=json
 """
@@ -33,8 +34,10 @@ from flask import (
     has_request_context,
     jsonify,
     redirect,
+    render_template,
     render_template_string,
     request,
+    url_for,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -96,6 +99,7 @@ class ShopifyAppSettings:
     api_key: str
     scopes: tuple[str, ...]
     state_max_age: int = 600  # seconds a merchant has to approve the permissions
+    proxy_max_age: int = 300  # seconds an app-proxy query's timestamp stays acceptable (replays)
     # where the merchant lands after install; {shop} and {api_key} are filled in
     after_install_url: str = "https://{shop}/admin/apps/{api_key}"
 
@@ -241,6 +245,34 @@ def _bearer() -> str:
     return token.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddedSession:
+    """What a verified session token says: the shop, and its id when the app is installed there."""
+
+    shop: str
+    shop_id: int | None  # None: signed by Shopify for us, but the shop never installed or left
+
+
+def shopify_configured() -> bool:
+    return isinstance(current_app.extensions.get("backorders.shopify"), ShopifyExtension)
+
+
+def shopify_api_key() -> str:
+    """The app's public API key (App Bridge reads it from ``<meta name="shopify-api-key">``)."""
+    return _ext().settings.api_key
+
+
+def verify_session(token: str) -> EmbeddedSession:
+    """The app's one session-token check, shared by the JSON API, the merchant pages and the
+    entry route: ``shopify.session_token`` (HS256 with the app secret, ``aud`` = API key,
+    ``iss`` root = ``dest``, 10 s leeway on ``exp``/``nbf``). Raises SignatureError (→ 401).
+
+    The shop comes from the token's ``dest`` only; no ``shop`` parameter is ever consulted.
+    """
+    shop = _ext().oauth.verify_session_token(token)
+    return EmbeddedSession(shop, shops.find_shop_id(_db(), PLATFORM, shop))
+
+
 def shopify_session_required(view: F) -> F:
     """Verify the App Bridge session token and bind the shop it names (``g.shopify_shop_id``,
     ``g.shopify_shop``). The shop comes only from the verified token, never from a parameter."""
@@ -248,20 +280,46 @@ def shopify_session_required(view: F) -> F:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
-            shop = _ext().oauth.verify_session_token(_bearer())
+            session = verify_session(_bearer())
         except SignatureError as exc:
             response = jsonify(error={"code": exc.code, "message": exc.message})
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             response.headers["X-Shopify-Retry-Invalid-Session-Request"] = "1"
             return response, 401
-        shop_id = shops.find_shop_id(_db(), PLATFORM, shop)
-        if shop_id is None:
-            return _error(401, "not_installed", f"{shop} has not installed the app (run the token exchange)")
-        g.shopify_shop = shop
-        g.shopify_shop_id = shop_id
+        if session.shop_id is None:
+            return _error(401, "not_installed", f"{session.shop} has not installed the app (run the token exchange)")
+        g.shopify_shop = session.shop
+        g.shopify_shop_id = session.shop_id
         return view(*args, **kwargs)
 
     return cast(F, wrapped)
+
+
+@bp.get("/app")
+def app_entry() -> Any:
+    """The app URL Shopify opens in the admin iframe (``application_url`` = APP_URL/shopify/app),
+    with ``embedded=1&host=…&shop=…&id_token=<session token>``: on to the dashboard with the token.
+
+    A shop that installed through Shopify's managed install has no offline token yet: the first
+    open exchanges the session token for one (and registers the webhooks, schedules the pull).
+    """
+    token = request.args.get("id_token", "")
+    if not token:
+        # Opened outside the admin (a bookmark): the merchant pages' own sign-in applies.
+        return redirect(url_for("pages.dashboard"))
+    ext = _ext()
+    try:
+        session = verify_session(token)
+    except SignatureError as exc:
+        body = render_template("pages/error.html", title="Session expired",
+                               message=f"Open the app again from your Shopify admin ({exc.message}).")
+        return body, 401, {"X-Shopify-Retry-Invalid-Session-Request": "1"}
+    if session.shop_id is None:
+        credentials = ext.oauth.token_exchange(session.shop, token)
+        _after_grant(ext, session.shop, credentials, first_pull=False)
+    # Only what the embedded page needs travels on; the shop is read from the token again there.
+    keep: dict[str, Any] = {k: request.args[k] for k in ("embedded", "host") if k in request.args}
+    return redirect(url_for("pages.dashboard", id_token=token, **keep))
 
 
 @bp.post("/token-exchange")
@@ -301,10 +359,23 @@ h1{color:{{ colours.primary_color }}}</style></head>
 </body></html>"""
 
 
+def _check_proxy_timestamp(raw: str | None, now: datetime, max_age: int) -> None:
+    """Refuse a signed proxy query that is too old (or from the future): the signature alone
+    would let a captured URL be replayed forever. Runs after the signature check, so the
+    timestamp is Shopify's own."""
+    try:
+        sent = int(raw or "")
+    except ValueError:
+        raise SignatureError("app-proxy request without a valid timestamp", field="timestamp") from None
+    if abs(now.timestamp() - sent) > max_age:
+        raise SignatureError(f"app-proxy request is older than {max_age} s (replayed?)", field="timestamp")
+
+
 @bp.get("/proxy/backorders")
 def proxy_backorders() -> Any:
     ext = _ext()
     shop = ext.oauth.verify_app_proxy(request.args)
+    _check_proxy_timestamp(request.args.get("timestamp"), ext.clock(), ext.settings.proxy_max_age)
     found = shop_for_domain(_db(), shop)
     if found is None:
         return _error(404, "unknown_shop", f"no installed store {shop}")
@@ -355,13 +426,25 @@ def _triggered_at() -> datetime | None:
     return value if value.tzinfo else None
 
 
-def shopify_lifecycle(delivery: VerifiedDelivery, shop_id: int, app: Flask) -> Any:
+LIFECYCLE_TOPICS = ("app/uninstalled", "shop/redact", "customers/redact", "customers/data_request")
+
+
+def shopify_lifecycle(delivery: VerifiedDelivery, shop_id: int | None, app: Flask) -> Any:
     """``app.extensions["backorders.lifecycle.shopify"]``: handle app/uninstalled and the three
-    compliance topics whatever the shop's status; None lets the delivery be stored as usual."""
+    compliance topics whatever the shop's status; None lets the delivery be stored as usual.
+
+    ``shop_id`` is None for a shop we hold nothing of (never installed, or already redacted):
+    the lifecycle topics still get 200, since Shopify requires the mandatory privacy webhooks to
+    succeed and retries (then flags the app) otherwise; there is simply nothing to do.
+    """
+    topic = delivery.topic
+    if shop_id is None:
+        if topic in LIFECYCLE_TOPICS:
+            return jsonify(status="nothing held", reason="no data of this store"), 200
+        return None
     db = cast(Database, app.extensions["backorders.db"])
     ext = app.extensions.get("backorders.shopify")
     now = ext.clock() if isinstance(ext, ShopifyExtension) else datetime.now(UTC)
-    topic = delivery.topic
     if topic == "app/uninstalled":
         # Shopify retries a delivery for hours: an uninstall of an earlier install must not
         # remove the merchant's fresh re-install.

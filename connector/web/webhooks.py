@@ -60,11 +60,14 @@ def receive(platform: str) -> Any:
         return _error(status, exc.code, exc.message)
     if delivery.ping:
         return "", 200
+    hook: Callable[[Any, int | None, Any], Any] | None = current_app.extensions.get(
+        f"backorders.lifecycle.{platform}")
     if shop is None:
         # Signed by the app, but for a store we do not know (never installed, or data deleted).
-        return _error(404, "unknown_shop", f"no installed store {shop_key}")
+        # The platform's lifecycle hook may still answer it: privacy webhooks must succeed.
+        handled = hook(delivery, None, current_app) if hook is not None else None
+        return handled if handled is not None else _error(404, "unknown_shop", f"no installed store {shop_key}")
     shop_id, shop_status, _ = shop
-    hook: Callable[[Any, int, Any], Any] | None = current_app.extensions.get(f"backorders.lifecycle.{platform}")
     if hook is not None:
         handled = hook(delivery, shop_id, current_app)
         if handled is not None:

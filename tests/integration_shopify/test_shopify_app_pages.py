@@ -81,3 +81,20 @@ def test_app_proxy_refuses_forged_signatures(harness, installed):
     stranger = {"shop": "stranger.myshopify.com", "timestamp": str(int(time.time()))}
     stranger["signature"] = proxy_signature(stranger, harness.sandbox.api_secret)
     assert harness.browser.get(url, params=stranger).status_code == 404
+
+
+def test_app_proxy_refuses_a_replayed_request_older_than_five_minutes(harness, installed):
+    url = f"{harness.url}/shopify/proxy/backorders"
+    now = int(time.time())
+    fresh = _proxy_query(harness, timestamp=str(now - 60))
+    assert harness.browser.get(url, params=fresh).status_code == 200
+    for case, stamp in {"six minutes old": now - 360, "a day old": now - 86_400, "from the future": now + 600,
+                        "not a number": "yesterday"}.items():
+        replayed = _proxy_query(harness, timestamp=str(stamp))  # correctly signed, stale
+        r = harness.browser.get(url, params=replayed)
+        assert r.status_code == 401, case
+        assert r.json()["error"] == {"code": "bad_signature", "message": r.json()["error"]["message"]}, case
+        assert "timestamp" in r.json()["error"]["message"] or "older" in r.json()["error"]["message"], case
+    no_stamp = {"shop": harness.shop, "path_prefix": "/apps/backorders"}
+    no_stamp["signature"] = proxy_signature(no_stamp, harness.sandbox.api_secret)
+    assert harness.browser.get(url, params=no_stamp).status_code == 401

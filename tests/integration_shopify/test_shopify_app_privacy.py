@@ -108,3 +108,24 @@ def test_a_late_retry_of_an_old_uninstall_does_not_remove_a_reinstall(harness, i
     assert sb.shop().subscriptions  # still subscribed; a current uninstall still works:
     sb.uninstall_app()
     assert shop_row(harness.db, installed).status == "uninstalled"
+
+
+def test_privacy_webhooks_for_a_shop_we_hold_nothing_of_still_get_200(harness, installed):
+    sb = harness.sandbox
+    harness.process(installed)
+    sb.uninstall_app()
+    first = harness.send("shop/redact", {"shop_id": sb.shop().id, "shop_domain": harness.shop})
+    assert first.status == 200
+    # Shopify retries, and may send the compliance topics for a shop that is already gone
+    again = harness.send("shop/redact", {"shop_id": sb.shop().id, "shop_domain": harness.shop})
+    assert again.status == 200
+    stranger = "never-installed.myshopify.com"
+    for topic in ("shop/redact", "customers/redact", "customers/data_request", "app/uninstalled"):
+        r = harness.send(topic, {"shop_domain": stranger, "customer": {"id": 1}}, shop=stranger)
+        assert r.status == 200, topic
+        # still only after the signature: a forged one is refused as for any store
+        assert harness.send(topic, {"shop_domain": stranger}, shop=stranger, secret="forged").status == 401, topic
+    # ordinary topics for an unknown store are still refused
+    assert harness.send("orders/create", {"id": 1, "updated_at": "2026-01-01T00:00:00Z"}, shop=stranger).status == 404
+    with UnitOfWork(harness.db, readonly=True) as uow:
+        assert uow.session.execute(text("SELECT count(*) FROM shops")).scalar_one() == 0

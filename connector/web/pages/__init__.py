@@ -2,32 +2,56 @@
 
 ``register_pages(app)`` plugs both into an app built by ``create_app``; it is idempotent.
 The app needs ``SECRET_KEY`` (session signing) and ``app.extensions["backorders.db"]``.
+
+Two ways in: e-mail and password (a cookie session, CSRF token on every form), or, inside the
+Shopify admin iframe where third-party cookies do not work, a Shopify session token on every
+request (``static/embedded.js`` adds it), verified by ``connector.web.shopify_app``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
 
-from connector.errors import NotFound, ValidationError
+from connector.errors import NotFound, SignatureError, ValidationError
 from connector.services.accounts import signed_in_user
-from connector.web.pages.common import check_csrf, csrf_token, get_db, money
+from connector.web.pages.common import (
+    check_csrf,
+    content_security_policy,
+    csrf_token,
+    get_db,
+    money,
+    session_token_from_request,
+)
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/pages-static")
 storefront = Blueprint("storefront", __name__, template_folder="templates")
 
 PUBLIC_ENDPOINTS = {"pages.login", "pages.static"}
-# The merchant pages may later be framed by the Shopify admin: frame-ancestors is the knob.
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
-)
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """``g.embedded``: the page is open inside the Shopify admin of ``shop``."""
+
+    shop: str
+    api_key: str
 
 
 @pages.before_request
 def _require_sign_in() -> Any:
+    if request.endpoint == "pages.static":
+        return None
+    token = session_token_from_request()
+    if token is not None:
+        # CSRF works by making the browser attach its cookie to a forged cross-site request. A
+        # session token is never attached by the browser: only our embedded.js sends it, having
+        # asked App Bridge (in the admin's frame) for it, so a forged form cannot carry it and
+        # these requests need no CSRF token. Cookie requests below keep the check.
+        return _sign_in_with_session_token(token)
     check_csrf()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -42,6 +66,33 @@ def _require_sign_in() -> Any:
     return None
 
 
+def _sign_in_with_session_token(token: str) -> Any:
+    """Inside the Shopify admin: the shop is the one the verified token names (``dest``)."""
+    # Imported here: the Shopify app module is optional (WooCommerce-only deployments).
+    from connector.web.shopify_app import shopify_api_key, shopify_configured, verify_session
+
+    if not shopify_configured():
+        return _unauthorized("This server does not serve the Shopify app.", retry=False)
+    try:
+        found = verify_session(token)
+    except SignatureError as exc:
+        return _unauthorized(f"Open the app again from your Shopify admin ({exc.message}).", retry=True)
+    if found.shop_id is None:
+        return _unauthorized(f"{found.shop} has not installed the app.", retry=False)
+    g.shop_id = found.shop_id
+    g.user_email = found.shop
+    g.embedded = Embedded(found.shop, shopify_api_key())
+    return None
+
+
+def _unauthorized(message: str, *, retry: bool) -> Any:
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if retry:
+        # App Bridge's fetch retries once with a fresh token when it sees this header.
+        headers["X-Shopify-Retry-Invalid-Session-Request"] = "1"
+    return render_template("pages/error.html", title="Not signed in", message=message), 401, headers
+
+
 @pages.errorhandler(NotFound)
 def _not_found(exc: NotFound) -> Any:
     return render_template("pages/error.html", title="Not found", message="This page does not exist."), 404
@@ -53,7 +104,8 @@ def _invalid(exc: ValidationError) -> Any:
 
 
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    embedded: Embedded | None = g.get("embedded")
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(embedded.shop if embedded else None))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.blueprint == "pages":
@@ -66,7 +118,7 @@ def register_pages(app: Flask) -> None:
     if "pages" in app.blueprints:
         return
     # Import the views so their routes attach to the blueprints.
-    from connector.web.pages import auth, dashboard, purchase_orders, settings, shopper, suppliers  # noqa: F401
+    from connector.web.pages import auth, dashboard, dropship, purchase_orders, settings, shopper, suppliers  # noqa: F401
 
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -40,11 +40,49 @@ def shop_id() -> int:
 
 
 def csrf_token() -> str:
+    if g.get("embedded") is not None:
+        # Inside the Shopify admin the session token on each request does CSRF's job, and a
+        # cookie set from the admin's frame would be a third-party cookie: set none.
+        return ""
     token = session.get(CSRF_FIELD)
     if not isinstance(token, str):
         token = secrets.token_urlsafe(32)
         session[CSRF_FIELD] = token
     return token
+
+
+def session_token_from_request() -> str | None:
+    """The Shopify session token a request carries, or None (then the cookie sign-in applies).
+
+    ``Authorization: Bearer`` (our embedded.js, on every fetch) or, on GET/HEAD only, the
+    ``id_token`` query parameter the Shopify admin puts on the URL it loads in its iframe. A
+    state-changing request must send the header: a token in a POST's URL would sit in logs.
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if request.method in ("GET", "HEAD"):
+        return request.args.get("id_token") or None
+    return None
+
+
+APP_BRIDGE = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+ADMIN_ORIGIN = "https://admin.shopify.com"
+
+
+def content_security_policy(embedded_shop: str | None = None) -> str:
+    """The merchant pages' CSP. On their own they may be framed by nobody but themselves; inside
+    the admin only by the signed-in shop and the admin (Shopify's iframe-protection rule, no
+    wildcards), and then App Bridge, Shopify's required script, is the one script from elsewhere."""
+    frame_ancestors, scripts = "'self'", "'self'"
+    if embedded_shop:
+        frame_ancestors = f"https://{embedded_shop} {ADMIN_ORIGIN}"
+        scripts = f"'self' {APP_BRIDGE}"
+    return (
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        f"script-src {scripts}; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {frame_ancestors}"
+    )
 
 
 def check_csrf() -> None:
