@@ -3,15 +3,20 @@
 ``build_dispatcher_factory(db, settings, storefront_for, mailer)`` is what the composition
 roots give ``JobContext.dispatcher_factory``. Kinds and where they go:
 
-- customer e-mails (``connector.services.notifications``): backordered, preorder, dropship,
-  oversold, delayed, allocated, thirty_day_notice. An e-mail turned off in the shop's settings,
-  or no longer true (line covered, order closed), is not sent and the message counts as
-  delivered (no endless retries).
+- customer notices (``connector.services.notifications``): backordered, preorder, dropship,
+  oversold, delayed, allocated, thirty_day_notice, shipped, auto_cancelled. A notice turned off in
+  the shop's settings, or no longer true (line covered, order closed), is not sent and the
+  message counts as delivered (no endless retries). ``notify_by[kind] == "store_note"`` sends it
+  as the platform's own customer notification instead of our e-mail (WooCommerce customer note).
 - storefront push (``connector.services.storefront_push``): eta_changed, and after a customer's
   cancellation. A shop without a storefront (manual) has nothing to push.
+- store_cancellation: cancel and refund a customer's cancelled units on the store
+  (``Storefront.cancel_lines``), retried; when the store keeps refusing, the message goes to the
+  dead letters and a ``store_cancellation_failed`` task tells the merchant to refund by hand.
+- fulfil_dropship: queues the customer's ``shipped`` notice, then fulfils the lines on the store.
 - merchant records (any message whose target is ``merchant``: po_ready, stock_short,
-  customer_data_report, ...) are shown on the dashboard from the outbox itself; nothing leaves.
-  ``cancellation_requested`` also pushes the order's new status to the store.
+  customer_data_report, wait_consent, ...) are shown on the dashboard from the outbox itself;
+  nothing leaves. ``cancellation_requested`` also pushes the order's new status to the store.
 - supplier kinds (purchase_order, dropship forwards) come from the optional module
   ``bootstrap.dispatch_suppliers`` (``handlers(db, settings, mailer) -> {kind: handler}``).
 
@@ -27,25 +32,42 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from sqlalchemy import insert, select
 
 from adapters.mail.smtp import message_id_for
 from connector.config import Settings
 from connector.db.engine import Database
+from connector.db.models import OutboxMessage
+from connector.db.uow import UnitOfWork
 from connector.errors import DeliveryError, PlatformError, ValidationError
 from connector.messages import customer_email
 from connector.ports import OutboxDispatcher, OutboxEnvelope, Storefront
 from connector.services import notifications
-from connector.services.cancellation import CancelLink, link_expiry, sign_cancel_link
-from connector.services.ftc_notice import queue_thirty_day_notices
+from connector.services.cancellation import STORE_KIND, CancelLink, link_expiry, sign_cancel_link
+from connector.services.ftc_notice import auto_cancel_unanswered, queue_thirty_day_notices, sign_keep_link
 from connector.services.storefront_push import pushes_for_order
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEnvelope], None]
 SUPPLIER_MODULE = "bootstrap.dispatch_suppliers"
-CANCEL_PATH = "/orders/cancel/"  # the route of connector.web.cancellation.bp
+CANCEL_PATH = "/orders/cancel/"  # the routes of connector.web.cancellation.bp
+KEEP_PATH = "/orders/keep-waiting/"
+# connector.services.outbox.deliver_due's default max_attempts: the last attempt of a store
+# cancellation also leaves the merchant a task before the message goes to the dead letters.
+STORE_CANCEL_ATTEMPTS = 8
+STORE_CANCEL_FAILED = "store_cancellation_failed"
+
+
+@runtime_checkable
+class CustomerNotes(Protocol):
+    """A store that can notify its customer itself (WooCommerce customer notes). Shopify has no
+    such channel for an arbitrary message, so a "store_note" notice falls back to our e-mail."""
+
+    def add_customer_note(self, order_external_id: str, note: str) -> None: ...
 
 
 class Mailer(Protocol):
@@ -109,13 +131,28 @@ def build_dispatcher_factory(
     extra = _supplier_handlers(db, settings, mailer, supplier_module)
 
     def factory(shop_id: int) -> OutboxDispatcher:
-        links = _shop_links(settings, shop_id)
+        links = _shop_links(settings, shop_id, CANCEL_PATH, sign_cancel_link)
+        keeps = _shop_links(settings, shop_id, KEEP_PATH, sign_keep_link)
 
         def send_email(message: OutboxEnvelope) -> None:
-            notice = notifications.customer_notice(db, shop_id, message, links)
+            notice = notifications.customer_notice(db, shop_id, message, links, keeps)
             if notice.skipped or notice.context is None or notice.rendered is None:
                 log.info("outbox message %s (%s) of shop %s: no e-mail: %s", message.id, message.kind, shop_id,
                          notice.skipped)
+                return
+            if notice.channel == "store_note":
+                storefront = storefront_for(shop_id)
+                if isinstance(storefront, CustomerNotes):
+                    note = f"{notice.rendered.subject}\n\n{notice.rendered.text.strip()}"
+                    try:
+                        storefront.add_customer_note(notice_order(message), note)
+                    except PlatformError as exc:
+                        raise DeliveryError(exc.message, retryable=exc.retryable, status=exc.status) from exc
+                    return
+                # No store channel (Shopify, a manual shop): the customer still hears, by e-mail.
+                log.info("shop %s has no store notes: %s goes out by e-mail", shop_id, notice.template)
+            if not notice.context.customer_email:
+                log.info("outbox message %s of shop %s: no customer e-mail address", message.id, shop_id)
                 return
             message_id = message_id_for(message.idempotency_key, domain)
             try:
@@ -140,21 +177,42 @@ def build_dispatcher_factory(
                 raise DeliveryError(exc.message, retryable=exc.retryable, status=exc.status) from exc
 
         def cancellation_requested(message: OutboxEnvelope) -> None:
-            # The request stays in the outbox as the merchant's task (refund in the store), and
-            # the store gets the lines' new status. "storefront" mode would also cancel the lines
-            # in the store, but the Storefront port has no such method yet: until it has, that
-            # mode too leaves the task on the dashboard.
-            if message.payload.get("mode") == "storefront":
-                log.info("shop %s: the storefront cannot cancel order lines yet; cancellation of order %s left "
-                         "as a dashboard task", shop_id, message.payload.get("order"))
+            # The request stays in the outbox as the merchant's record (in "dashboard" mode, the
+            # task to refund in the store); the store gets the lines' new status. In "storefront"
+            # mode the refund itself is the separate store_cancellation message, retried alone.
             push_storefront(message)
 
+        def store_cancellation(message: OutboxEnvelope) -> None:
+            storefront = storefront_for(shop_id)
+            payload = message.payload
+            quantities = {str(c["line"]): int(c["units"]) for c in payload.get("lines") or [] if c.get("units")}
+            if storefront is None or not quantities:
+                _merchant_task(db, shop_id, message, "this shop has no store to refund on", clock())
+                return
+            try:
+                storefront.cancel_lines(notice_order(message), quantities,
+                                        str(payload.get("reason") or "Cancelled at the customer's request"),
+                                        message.idempotency_key)
+            except (PlatformError, ValidationError) as exc:
+                retryable = isinstance(exc, PlatformError) and exc.retryable
+                if retryable and message.attempts < STORE_CANCEL_ATTEMPTS:
+                    raise DeliveryError(exc.message, retryable=True, status=getattr(exc, "status", None)) from exc
+                _merchant_task(db, shop_id, message, exc.message, clock())
+                raise DeliveryError(f"the store refused the cancellation: {exc.message}", retryable=False) from exc
+
         def fulfil_dropship(message: OutboxEnvelope) -> None:
-            # The supplier shipped: fulfil those lines on the store with its tracking.
+            # The supplier shipped: the customer hears of it (with the tracking) whatever the store
+            # says, then the lines are fulfilled on the store.
+            payload = message.payload
+            notifications.queue_shipped_notice(
+                db, shop_id, str(payload.get("order_id") or message.subject),
+                [{"line": str(ln["line_id"]), "sku": ln.get("sku"), "units": int(ln["quantity"])}
+                 for ln in payload.get("lines", [])],
+                payload.get("tracking") or {}, f"{notifications.SHIPPED_KIND}:{message.idempotency_key}", clock(),
+            )
             storefront = storefront_for(shop_id)
             if storefront is None:
                 return
-            payload = message.payload
             quantities = {str(line["line_id"]): int(line["quantity"]) for line in payload.get("lines", [])}
             try:
                 storefront.fulfil_lines(str(payload["order_id"]), quantities, dict(payload.get("tracking") or {}))
@@ -165,6 +223,7 @@ def build_dispatcher_factory(
         handlers["eta_changed"] = push_storefront
         handlers["fulfil_dropship"] = fulfil_dropship
         handlers["cancellation_requested"] = cancellation_requested
+        handlers[STORE_KIND] = store_cancellation
         for kind, handler in extra.items():
             if kind in handlers:
                 log.warning("outbox kind %r: %s's handler replaces the built-in one", kind, supplier_module)
@@ -178,15 +237,37 @@ def _record_only(message: OutboxEnvelope) -> None:
     """Merchant records: the outbox row is what the dashboard shows; nothing leaves."""
 
 
-def _shop_links(settings: Settings, shop_id: int) -> notifications.CancelLinkMaker | None:
+def notice_order(message: OutboxEnvelope) -> str:
+    return str(message.payload.get("order") or message.subject)
+
+
+def _merchant_task(db: Database, shop_id: int, message: OutboxEnvelope, error: str, now: datetime) -> None:
+    """Tell the merchant the store did not cancel and refund (once per store cancellation)."""
+    key = f"{STORE_CANCEL_FAILED}:{message.idempotency_key}"
+    with UnitOfWork(db, shop_id) as uow:
+        if uow.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            return
+        uow.session.execute(insert(OutboxMessage).values(
+            shop_id=shop_id, kind=STORE_CANCEL_FAILED, target="merchant", subject=message.subject,
+            payload={**message.payload, "error": error, "todo": "cancel and refund these items in the store"},
+            idempotency_key=key, state="pending", attempts=0, next_attempt_at=now, created_at=now,
+        ))
+        uow.commit()
+    log.warning("shop %s: the store did not cancel order %s (%s); left as a dashboard task", shop_id,
+                notice_order(message), error)
+
+
+def _shop_links(
+    settings: Settings, shop_id: int, path: str, sign: Callable[[str, CancelLink], str]
+) -> notifications.CancelLinkMaker | None:
     if not settings.secret_key:
-        log.warning("SECRET_KEY is not set: customer e-mails go out without a cancellation link")
+        log.warning("SECRET_KEY is not set: customer e-mails go out without signed links")
         return None
     base = settings.app_url.rstrip("/")
 
     def make(order_external_id: str, link_id: str, issued_at: datetime, shop_settings: Mapping[str, Any]) -> str:
         link = CancelLink(shop_id, order_external_id, link_id, link_expiry(issued_at, dict(shop_settings)))
-        return f"{base}{CANCEL_PATH}{sign_cancel_link(settings.secret_key, link)}"
+        return f"{base}{path}{sign(settings.secret_key, link)}"
 
     return make
 
@@ -203,12 +284,17 @@ def _supplier_handlers(db: Database, settings: Settings, mailer: Mailer, module_
 
 
 def thirty_day_notice_job(ctx: Any, shop_id: int, now: datetime) -> dict[str, Any]:
-    """Job function (``jobs.registry`` signature) queueing the thirty-day notices of a shop.
+    """Job function (``jobs.registry`` signature) queueing the thirty-day notices of a shop and
+    cancelling what was left unanswered past ``thirty_day_auto_cancel_days``.
 
     Meant for ``JobContext.hooks['thirty_day_notice']`` plus a daily ``JobSpec`` in
     ``jobs.registry.JOBS`` (that file is not part of this change).
     """
-    return {"queued": queue_thirty_day_notices(ctx.db, shop_id, now)}
+    result: dict[str, Any] = {"queued": queue_thirty_day_notices(ctx.db, shop_id, now)}
+    cancelled = auto_cancel_unanswered(ctx.db, shop_id, now)
+    if cancelled is not None:  # only shops that cancel unanswered notices report it
+        result["auto_cancelled"] = cancelled
+    return result
 
 
 __all__ = ["Mailer", "ShopDispatcher", "build_dispatcher_factory", "thirty_day_notice_job"]

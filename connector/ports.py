@@ -62,6 +62,16 @@ class Storefront(Protocol):
         """Mark ``{line external id: units}`` shipped on the store, with the carrier's tracking."""
         ...
 
+    def cancel_lines(
+        self, order_external_id: str, quantities: dict[str, int], reason: str, reference: str
+    ) -> None:
+        """Cancel and refund ``{line external id: units}`` not yet shipped, on the store.
+
+        ``reference`` (the outbox idempotency key) is recorded with the refund; a refund already
+        carrying it means done, so a retry never refunds twice.
+        """
+        ...
+
 
 Clock = Callable[[], datetime]
 

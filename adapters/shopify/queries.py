@@ -318,6 +318,26 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
 }
 """
 
+# order 1 + refunds (a plain list, not a connection: Shopify returns every refund; an order has
+#   few) 1 each = a handful of points.
+ORDER_REFUNDS = """
+query OrderRefunds($id: ID!) {
+  order(id: $id) {
+    id
+    refunds(first: 50) { id note }
+  }
+}
+"""
+
+REFUND_CREATE = """
+mutation RefundCreate($input: RefundInput!) {
+  refundCreate(input: $input) {
+    refund { id note totalRefundedSet { shopMoney { amount currencyCode } } }
+    userErrors { field message }
+  }
+}
+"""
+
 BULK_OPERATION_RUN_QUERY = """
 mutation BulkOperationRunQuery($query: String!) {
   bulkOperationRunQuery(query: $query) {

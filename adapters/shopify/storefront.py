@@ -266,11 +266,48 @@ class ShopifyStorefront:
     def fulfil_lines(
         self, order_external_id: str, quantities: Mapping[str, int], tracking: Mapping[str, str | None]
     ) -> None:
-        """The ``connector.ports.Storefront`` way to report shipped lines (dropship tracking)."""
+        """The ``connector.ports.Storefront`` way to report shipped lines (dropship tracking).
+
+        Shopify's own shipping e-mail stays off: the customer hears of the shipment once, from
+        the connector's shipped notice, which carries the same tracking."""
         self.create_fulfillment(
             order_external_id, quantities, tracking_number=tracking.get("number"),
-            tracking_company=tracking.get("company"), tracking_url=tracking.get("url"), notify_customer=True,
+            tracking_company=tracking.get("company"), tracking_url=tracking.get("url"), notify_customer=False,
         )
+
+    def cancel_lines(
+        self, order_external_id: str, quantities: Mapping[str, int], reason: str, reference: str
+    ) -> None:
+        """Cancel and refund ``{line external id: units}`` that have not shipped (``refundCreate``
+        with restock type CANCEL: the units leave the order and go back on sale).
+
+        Shopify 2025-01 has no idempotency key on ``refundCreate``, so ``reference`` (the outbox
+        key) goes into the refund's note and a refund already carrying it means done: a retry
+        after a lost answer does not refund twice. The refund has no ``transactions``: Shopify
+        then records the cancelled items and the merchant's payment settings decide how the money
+        goes back (the dashboard task says so).
+        """
+        wanted = {line: int(units) for line, units in quantities.items() if int(units) > 0}
+        if not wanted:
+            return
+        owner = to_gid("Order", order_external_id)
+        order = self.client.execute(queries.ORDER_REFUNDS, {"id": owner}).get("order")
+        if not isinstance(order, dict):
+            raise ValidationError(f"order {order_external_id} not found", field="order_external_id")
+        marker = f"[{reference}]"
+        if any(marker in str(refund.get("note") or "") for refund in order.get("refunds") or []):
+            log.info("order %s: refund %s already on the store", order_external_id, reference)
+            return
+        refund_input = {
+            "orderId": owner,
+            "note": f"{reason} {marker}",
+            "notify": True,
+            "refundLineItems": [
+                {"lineItemId": to_gid("LineItem", line), "quantity": units, "restockType": "CANCEL"}
+                for line, units in sorted(wanted.items())
+            ],
+        }
+        raise_user_errors(self.client.execute(queries.REFUND_CREATE, {"input": refund_input}), "refundCreate")
 
     def create_fulfillment(
         self,

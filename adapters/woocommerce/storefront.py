@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -208,10 +209,7 @@ class WooStorefront:
                 {"note": internal_note(push), "customer_note": False},
             )
             if push.customer_note:
-                self.client.post(
-                    f"orders/{push.order_external_id}/notes",
-                    {"note": push.customer_note, "customer_note": True},
-                )
+                self.add_customer_note(push.order_external_id, push.customer_note)
         updates = [
             {
                 "id": _numeric_id(push.order_external_id, "order_external_id"),
@@ -235,9 +233,54 @@ class WooStorefront:
         self, order_external_id: str, quantities: Mapping[str, int], tracking: Mapping[str, str | None]
     ) -> None:
         """The ``connector.ports.Storefront`` way to report shipped lines. WooCommerce core ships
-        whole orders: the order is completed with a customer note carrying the tracking."""
+        whole orders: the order is completed, with the tracking in a private note. The customer
+        hears of the shipment once, from the connector's shipped notice (an e-mail, or a customer
+        note when the shop chose ``notify_by`` "store_note"), not a second time from here."""
         parts = [p for p in (tracking.get("company"), tracking.get("number"), tracking.get("url")) if p]
-        self.complete_order_with_tracking(order_external_id, "Shipped: " + " ".join(parts))
+        self.client.post(f"orders/{order_external_id}/notes",
+                         {"note": "Shipped: " + " ".join(parts), "customer_note": False})
+        self.client.put(f"orders/{order_external_id}", {"status": "completed"})
+
+    def cancel_lines(
+        self, order_external_id: str, quantities: Mapping[str, int], reason: str, reference: str
+    ) -> None:
+        """Refund ``{line item id: units}`` of an order through ``POST orders/<id>/refunds``,
+        restocking them and asking the payment gateway to return the money (``api_refund``).
+
+        WooCommerce has no idempotency key for refunds, so ``reference`` (the outbox key) ends
+        the refund's reason and an existing refund carrying it means done: a retry after a lost
+        answer does not refund twice. Each line is refunded at its paid unit price.
+        """
+        wanted = {line: int(units) for line, units in quantities.items() if int(units) > 0}
+        if not wanted:
+            return
+        order_id = _numeric_id(order_external_id, "order_external_id")
+        marker = f"[{reference}]"
+        for refund in self.client.paginate(f"orders/{order_id}/refunds"):
+            if marker in str(refund.get("reason") or ""):
+                return
+        order = self.client.get(f"orders/{order_id}")
+        items = {str(item.get("id")): item for item in (order.get("line_items") or []) if isinstance(item, dict)}
+        lines: list[dict[str, Any]] = []
+        amount = Decimal(0)
+        for line, units in sorted(wanted.items()):
+            item = items.get(line)
+            if item is None:
+                raise ValidationError(f"order {order_id} has no line item {line}", field=f"quantities.{line}")
+            total = _unit_price(item, line) * units
+            amount += total
+            lines.append({"id": int(line), "quantity": units, "refund_total": str(total), "refund_tax": []})
+        self.client.post(
+            f"orders/{order_id}/refunds",
+            {"amount": str(amount), "reason": f"{reason} {marker}", "api_refund": True, "api_restock": True,
+             "line_items": lines},
+        )
+
+    def add_customer_note(self, order_external_id: str, note: str) -> None:
+        """A note the customer sees and receives by e-mail (WooCommerce's ``customer_note`` mail):
+        the store's own way to tell the customer something about the order."""
+        _numeric_id(order_external_id, "order_external_id")
+        self.client.post(f"orders/{order_external_id}/notes", {"note": note, "customer_note": True})
 
     def complete_order_with_tracking(self, order_id: str, tracking_text: str) -> None:
         """Tell the customer how to track the parcel, then mark the order completed.
@@ -246,7 +289,7 @@ class WooStorefront:
         the status change (idempotent). WooCommerce core has no tracking field; shipment-tracking
         plugins differ, so a customer note is the portable channel.
         """
-        self.client.post(f"orders/{order_id}/notes", {"note": tracking_text, "customer_note": True})
+        self.add_customer_note(order_id, tracking_text)
         self.client.put(f"orders/{order_id}", {"status": "completed"})
 
 
@@ -254,6 +297,17 @@ def _numeric_id(value: str, field: str) -> int:
     if not (isinstance(value, str) and value.isdigit()):
         raise ValidationError(f"{field} must be a WooCommerce numeric id, got {value!r}", field=field)
     return int(value)
+
+
+def _unit_price(item: Mapping[str, Any], line: str) -> Decimal:
+    """What one unit of a line item cost the customer (its total over its quantity, in cents)."""
+    try:
+        total, quantity = Decimal(str(item.get("total"))), int(item.get("quantity") or 0)
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError(f"line item {line} has no usable total", field=f"quantities.{line}") from exc
+    if quantity <= 0:
+        raise ValidationError(f"line item {line} has no quantity left to refund", field=f"quantities.{line}")
+    return (total / quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def internal_note(push: OrderStatusPush) -> str:

@@ -12,6 +12,7 @@ KINDS: tuple[str, ...] = (
     "ready_notice",
     "shipped_notice",
     "thirty_day_notice",
+    "cancellation_notice",  # the delayed units were cancelled for want of an answer (thirty-day rule)
 )
 LANGUAGES: tuple[str, ...] = ("en", "fr")
 DEFAULT_LANGUAGE = "en"

@@ -14,7 +14,8 @@ pegs become surplus that the next consolidation or receipt hands to the next wai
 (:func:`connector.services.stock_flow.release_line_units`, the mechanism behind
 ``cancel_order_units``). ``Shop.settings['cancellation_mode']`` says what happens next:
 ``"dashboard"`` (default) leaves the request as a task for the merchant (refund in the store),
-``"storefront"`` asks the dispatcher to push the cancellation to the store.
+``"storefront"`` also writes a ``store_cancellation`` message: the dispatcher cancels and
+refunds those units on the store (Storefront.cancel_lines), retried through the outbox.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from connector.services.stock_flow import release_line_units
 
 SALT = "backorder-cancel-link"
 KIND = "cancellation_requested"
+STORE_KIND = "store_cancellation"  # cancel and refund on the store (``cancellation_mode`` "storefront")
+CUSTOMER_REASON = "Cancelled at the customer's request: backordered items not shipped yet"
 MODES = ("dashboard", "storefront")
 DEFAULT_LINK_DAYS = 30
 # Kinds whose waiting units a customer may cancel.
@@ -142,37 +145,59 @@ def cancel_from_link(db: Database, secret: str, token: str, now: datetime) -> Ca
     """
     link = read_cancel_link(secret, token, now)
     with UnitOfWork(db, link.shop_id) as uow:
-        shop = uow.shop()
         order = _load(uow, link)
         if order.state != "open":
             raise ValidationError(f"order {order.number} is {order.state}; nothing to cancel", field="order")
-        waiting = _waiting_lines(order)
-        if not waiting:
+        if not _waiting_lines(order):
             raise ValidationError(f"nothing in order {order.number} is waiting any more", field="order")
-        number = order.number
-        mode = (shop.settings or {}).get("cancellation_mode", "dashboard")
-        mode = mode if mode in MODES else "dashboard"
-        changes = Changes(now)
-        cancelled: list[dict[str, Any]] = []
-        for line in waiting:
-            units = line.backordered
-            # Waiting units go first (take_back), so exactly the backordered units are cancelled.
-            release_line_units(uow.session, line, units, changes)
-            cancelled.append({"sku": line.sku, "line": line.external_id, "units": units})
-        recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
-        events.flush(uow.session, shop.id, changes)
-        uow.add(OutboxMessage(
-            kind=KIND, target="merchant", subject=order.external_id,
-            payload={"order": order.external_id, "number": order.number, "lines": cancelled, "mode": mode,
-                     "link": link.link_id, "requested_at": now.isoformat()},
-            idempotency_key=_idempotency_key(link), state="pending", attempts=0, next_attempt_at=now,
-            created_at=now,
-        ))
+        result = cancel_waiting_units(uow, order, now, key=_idempotency_key(link), link_id=link.link_id,
+                                      reason=CUSTOMER_REASON)
         try:
             uow.commit()
         except IntegrityError:  # a concurrent click won the race
             raise LinkUsed("this cancellation link was already used", field="token") from None
-        return CancelResult(number, sum(c["units"] for c in cancelled), mode)
+        return result
+
+
+def cancel_waiting_units(
+    uow: UnitOfWork, order: SalesOrder, now: datetime, *, key: str, reason: str, link_id: str | None = None,
+    lines: list[OrderLine] | None = None,
+) -> CancelResult:
+    """Cancel the waiting units of ``order`` (or of ``lines``) inside ``uow``, release them to the
+    next waiting orders and write the outbox messages that follow (not committed).
+
+    ``key`` is the merchant record's idempotency key (``cancellation_requested``): the unique
+    constraint refuses a second cancellation under the same key. In ``storefront`` mode a
+    ``store_cancellation`` message (key derived from ``key``) asks the dispatcher to cancel and
+    refund the same units on the store, retried until the store says yes.
+    """
+    shop = uow.shop()
+    mode = (shop.settings or {}).get("cancellation_mode", "dashboard")
+    mode = mode if mode in MODES else "dashboard"
+    changes = Changes(now)
+    cancelled: list[dict[str, Any]] = []
+    for line in lines if lines is not None else _waiting_lines(order):
+        units = line.backordered
+        if units <= 0:
+            continue
+        # Waiting units go first (take_back), so exactly the backordered units are cancelled.
+        release_line_units(uow.session, line, units, changes)
+        cancelled.append({"sku": line.sku, "line": line.external_id, "units": units})
+    recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
+    events.flush(uow.session, shop.id, changes)
+    payload = {"order": order.external_id, "number": order.number, "lines": cancelled, "mode": mode,
+               "link": link_id, "reason": reason, "requested_at": now.isoformat()}
+    _outbox(uow, KIND, "merchant", order.external_id, key, payload, now)
+    if mode == "storefront" and cancelled:
+        _outbox(uow, STORE_KIND, "storefront", order.external_id, f"{STORE_KIND}:{key}",
+                {**payload, "task": key}, now)
+    return CancelResult(order.number, sum(c["units"] for c in cancelled), mode)
+
+
+def _outbox(uow: UnitOfWork, kind: str, target: str, subject: str, key: str, payload: dict[str, Any],
+            now: datetime) -> None:
+    uow.add(OutboxMessage(kind=kind, target=target, subject=subject, payload=payload, idempotency_key=key,
+                          state="pending", attempts=0, next_attempt_at=now, created_at=now))
 
 
 __all__ = [
@@ -182,6 +207,7 @@ __all__ = [
     "LinkExpired",
     "LinkUsed",
     "cancel_from_link",
+    "cancel_waiting_units",
     "link_expiry",
     "preview_cancellation",
     "read_cancel_link",

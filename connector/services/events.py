@@ -35,6 +35,13 @@ TARGETS = {
     "fulfil_dropship": "storefront",
     "cancellation_requested": "merchant",
     "customer_data_report": "merchant",
+    # Customer communication: lines shipped (dropship tracking, or the store reporting the order
+    # fulfilled), the store's own cancel + refund, the thirty-day notice's answers and outcome.
+    "shipped": "customer",
+    "store_cancellation": "storefront",
+    "store_cancellation_failed": "merchant",
+    "wait_consent": "merchant",
+    "auto_cancelled": "customer",
 }
 
 

@@ -5,9 +5,15 @@ the database *as it is when the message is delivered*, so a customer is never to
 already overtaken (a line covered since, an order cancelled, a delay superseded by a newer
 one). One message is one e-mail covering all its lines.
 
-Shop settings read here (``Shop.settings``): ``emails`` ({template kind: bool}, missing means
-on), ``templates`` ({kind: {language: {part: source}}}), ``language`` ("en", "fr", "fr-CA"),
-``branding`` ({logo_url, reply_to, from_addr}).
+Shop settings read here (``Shop.settings``): ``notify_by`` ({template kind: "email" |
+"store_note" | "off"}, missing means "email"), the older ``emails`` ({template kind: bool}, False
+still means off), ``templates`` ({kind: {language: {part: source}}}), ``language`` ("en", "fr",
+"fr-CA"), ``branding`` ({logo_url, reply_to, from_addr}), ``thirty_day_auto_cancel_days`` (the
+"we cancel after" date in the thirty-day notice).
+
+The ``shipped`` notice covers the lines one shipment event fulfilled (``queue_shipped_notice``
+writes it when dropship tracking comes back; the order sync raises it when the store reports the
+order fulfilled) and is sent even once the order is no longer open: that is when it is true.
 
 Delivery receipts (used by ``bootstrap.dispatch`` for every kind): as soon as a handler has
 delivered (the mail server said 250), :func:`record_delivery` commits ``sent_at`` on the outbox
@@ -21,10 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from connector.db.engine import Database
 from connector.db.models import OrderLine, OutboxMessage, SalesOrder, Shop, Variant
@@ -48,11 +54,23 @@ TEMPLATE_FOR_EVENT: dict[str, str] = {
     "delayed": "delay_notice",
     "allocated": "ready_notice",
     "thirty_day_notice": "thirty_day_notice",
+    "shipped": "shipped_notice",
+    "auto_cancelled": "cancellation_notice",
 }
 # E-mails that offer the one-click cancellation of what still waits.
 WITH_CANCEL_LINK = ("backorder_confirmation", "preorder_confirmation", "delay_notice", "thirty_day_notice")
+# Order states in which a notice is still true (every other notice needs an open order). The
+# cancellation notice survives the store closing the order after its refund (a webhook may well
+# arrive before the e-mail leaves).
+TOLD_IN_STATES: dict[str, tuple[str, ...]] = {
+    "shipped_notice": ("open", "fulfilled"),
+    "cancellation_notice": ("open", "fulfilled", "closed"),
+}
+CHANNELS = ("email", "store_note", "off")
+SHIPPED_KIND = "shipped"
 
-# (order external id, link id, issued at, shop settings) -> absolute URL of a signed cancellation link.
+# (order external id, link id, issued at, shop settings) -> absolute URL of a signed link
+# (cancellation, or "keep waiting" on the thirty-day notice).
 CancelLinkMaker = Callable[[str, str, datetime, Mapping[str, Any]], str]
 
 
@@ -64,6 +82,7 @@ class CustomerNotice:
     context: MessageContext | None = None
     rendered: RenderedEmail | None = None
     skipped: str | None = None
+    channel: str = "email"  # or "store_note": the platform tells the customer (see channel_for)
 
 
 def _iso(value: Any) -> date | None:
@@ -92,8 +111,21 @@ def _branding(shop: Shop) -> ShopBranding:
 
 
 def email_enabled(settings: Mapping[str, Any] | None, template: str) -> bool:
+    return channel_for(settings, template) != "off"
+
+
+def channel_for(settings: Mapping[str, Any] | None, template: str) -> str:
+    """How the customer hears of ``template``: "email", "store_note" or "off".
+
+    ``notify_by[template]`` decides; an unknown value counts as "email" (telling the customer
+    is the safe side). The older ``emails[template] == False`` still turns a notice off.
+    """
     emails = (settings or {}).get("emails") or {}
-    return bool(emails.get(template, True)) if isinstance(emails, dict) else True
+    if isinstance(emails, dict) and emails.get(template, True) is False:
+        return "off"
+    notify_by = (settings or {}).get("notify_by") or {}
+    chosen = notify_by.get(template) if isinstance(notify_by, dict) else None
+    return chosen if chosen in CHANNELS else "email"
 
 
 def _overrides(settings: Mapping[str, Any] | None, template: str, language: str) -> dict[str, str] | None:
@@ -105,6 +137,11 @@ def _overrides(settings: Mapping[str, Any] | None, template: str, language: str)
 def _message_line(kind: str, line: OrderLine, data: Mapping[str, Any], variant: Variant | None) -> MessageLine | None:
     """The line as the e-mail shows it, or None when the event no longer holds for it."""
     waiting = line.backordered
+    if kind == SHIPPED_KIND:
+        units = min(_units(data.get("units")), line.fulfilled)
+        return MessageLine(line.title, line.sku, units) if units > 0 else None
+    if kind == "auto_cancelled":
+        return MessageLine(line.title, line.sku, line.cancelled) if line.cancelled > 0 else None
     if kind == "allocated":
         wanted = line.ordered - line.cancelled
         return MessageLine(line.title, line.sku, wanted) if waiting == 0 and wanted > 0 else None
@@ -120,10 +157,15 @@ def _message_line(kind: str, line: OrderLine, data: Mapping[str, Any], variant: 
     return MessageLine(line.title, line.sku, waiting, eta=line.notified_eta, release_date=release)
 
 
+def _units(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def customer_notice(
-    db: Database, shop_id: int, message: OutboxEnvelope, cancel_link: CancelLinkMaker | None = None
+    db: Database, shop_id: int, message: OutboxEnvelope, cancel_link: CancelLinkMaker | None = None,
+    keep_link: CancelLinkMaker | None = None,
 ) -> CustomerNotice:
-    """Decide and render the customer e-mail for ``message`` (read-only)."""
+    """Decide and render the customer notice for ``message`` (read-only)."""
     template = TEMPLATE_FOR_EVENT.get(message.kind)
     if template is None:
         return CustomerNotice("", skipped=f"no customer e-mail for {message.kind!r}")
@@ -131,14 +173,16 @@ def customer_notice(
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         shop = uow.shop()
         settings = shop.settings or {}
-        if not email_enabled(settings, template):
-            return CustomerNotice(template, skipped=f"{template} e-mails are turned off in the shop's settings")
+        channel = channel_for(settings, template)
+        if channel == "off":
+            return CustomerNotice(template, skipped=f"{template} e-mails are turned off in the shop's settings",
+                                  channel=channel)
         order = uow.find(SalesOrder, external_id=str(order_ext))
         if order is None:
             return CustomerNotice(template, skipped=f"order {order_ext} not found")
-        if order.state != "open":
+        if order.state not in TOLD_IN_STATES.get(template, ("open",)):
             return CustomerNotice(template, skipped=f"order {order.number} is {order.state}")
-        if not order.customer_email:
+        if not order.customer_email and channel == "email":
             return CustomerNotice(template, skipped=f"order {order.number} has no customer e-mail")
         by_ext = {ln.external_id: ln for ln in order.lines}
         variant_ids = {ln.variant_id for ln in order.lines if ln.variant_id}
@@ -161,14 +205,45 @@ def customer_notice(
         cancel_url = None
         if cancel_link is not None and template in WITH_CANCEL_LINK:
             cancel_url = cancel_link(order.external_id, str(message.id), message.created_at, settings)
+        keep_url = respond_by = None
+        if template == "thirty_day_notice":
+            if keep_link is not None:
+                keep_url = keep_link(order.external_id, str(message.id), message.created_at, settings)
+            after = settings.get("thirty_day_auto_cancel_days")
+            if isinstance(after, int) and not isinstance(after, bool) and after >= 1:
+                respond_by = message.created_at.date() + timedelta(days=after)
+        tracking = message.payload.get("tracking") if template == "shipped_notice" else None
+        tracking = tracking if isinstance(tracking, Mapping) else {}
         reason = next((str(d["reason"]) for d in wanted if d.get("reason")), None)
         context = MessageContext(
             kind=template, shop=branding, order_number=order.number, customer_name=order.customer_name,
-            customer_email=order.customer_email, lines=tuple(lines), cancel_url=cancel_url, language=language,
-            reason=reason if template == "delay_notice" else None,
+            customer_email=order.customer_email or "", lines=tuple(lines), cancel_url=cancel_url, language=language,
+            reason=reason if template == "delay_notice" else None, keep_url=keep_url, respond_by=respond_by,
+            tracking_number=_text(tracking, "number"), tracking_url=_text(tracking, "url"),
+            carrier=_text(tracking, "company"),
         )
         overrides = _overrides(settings, template, language)
-    return CustomerNotice(template, context, render(context, overrides))
+    return CustomerNotice(template, context, render(context, overrides), channel=channel)
+
+
+def queue_shipped_notice(
+    db: Database, shop_id: int, order_external_id: str, lines: list[dict[str, Any]],
+    tracking: Mapping[str, Any] | None, key: str, now: datetime,
+) -> bool:
+    """Write the ``shipped`` customer message of one shipment event (idempotent on ``key``).
+
+    ``lines``: ``[{"line": external id, "sku": ..., "units": n}]``. Returns whether it was new.
+    """
+    with UnitOfWork(db, shop_id) as uow:
+        if uow.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            return False
+        uow.session.execute(insert(OutboxMessage).values(
+            shop_id=shop_id, kind=SHIPPED_KIND, target="customer", subject=order_external_id,
+            payload={"order": order_external_id, "lines": lines, "tracking": dict(tracking or {})},
+            idempotency_key=key, state="pending", attempts=0, next_attempt_at=now, created_at=now,
+        ))
+        uow.commit()
+        return True
 
 
 def already_delivered(db: Database, shop_id: int, message_id: int) -> bool:
@@ -194,7 +269,9 @@ __all__ = [
     "TEMPLATE_FOR_EVENT",
     "CustomerNotice",
     "already_delivered",
+    "channel_for",
     "customer_notice",
     "email_enabled",
+    "queue_shipped_notice",
     "record_delivery",
 ]

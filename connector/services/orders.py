@@ -124,7 +124,9 @@ def _apply_lines(session: Session, shop: Shop, order: SalesOrder, record: OrderR
         elif rec.quantity < wanted_now:
             release_line_units(session, line, wanted_now - rec.quantity, changes)
         if rec.fulfilled_quantity:
+            before = line.fulfilled
             line.fulfilled = min(line.allocated, max(line.fulfilled, rec.fulfilled_quantity))
+            _shipped(order, line, before, changes)
     for ext_id, line in existing.items():
         if ext_id not in seen:  # removed from the order by an edit
             release_line_units(session, line, line.ordered - line.cancelled, changes)
@@ -146,8 +148,23 @@ def _mark_fulfilled(session: Session, order: SalesOrder, changes: Changes) -> No
             line.allocated += line.backordered
             line.backordered = 0
             trim_pegs(session, line)
+        before = line.fulfilled
         line.fulfilled = line.allocated
+        _shipped(order, line, before, changes)
         changes.touch(line.id)
+
+
+# Lines whose customer we told they wait: only they get our shipped notice (the store tells
+# everyone else itself). Dropship tracking raises its own notice and marks the lines shipped
+# first, so the store's echo of that fulfilment raises nothing here.
+_TOLD_KINDS = (LineKind.BACKORDER.value, LineKind.PREORDER.value, LineKind.OVERSOLD.value, LineKind.DROPSHIP.value)
+
+
+def _shipped(order: SalesOrder, line: OrderLine, before: int, changes: Changes) -> None:
+    """The store reported more units of ``line`` shipped: the customer hears it once (a replayed
+    webhook raises nothing, the count did not grow)."""
+    if line.fulfilled > before and line.kind in _TOLD_KINDS:
+        changes.line("shipped", order.external_id, sku=line.sku, line=line.external_id, units=line.fulfilled - before)
 
 
 def ingest_order(

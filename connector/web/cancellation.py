@@ -1,4 +1,5 @@
-"""The customer's cancellation link: GET shows what would be cancelled, POST cancels.
+"""The customer's links: cancellation (GET shows what would be cancelled, POST cancels) and
+the thirty-day notice's "keep waiting" (GET shows one button, POST records the consent).
 
 The e-mail link opens a page with one button rather than cancelling on GET: mail scanners and
 link previewers fetch every URL in a message, and must not cancel an order by doing so. The
@@ -24,6 +25,7 @@ from connector.services.cancellation import (
     cancel_from_link,
     preview_cancellation,
 )
+from connector.services.ftc_notice import preview_wait_consent, record_wait_consent
 
 bp = Blueprint("cancellation", __name__)
 
@@ -38,6 +40,9 @@ _PAGE = """<!DOCTYPE html>
 {% endfor %}</ul>
 <form method="post"><button type="submit" style="padding:10px 16px;">Cancel these items for a full refund</button></form>
 <p style="color:#555;font-size:13px;">Items that already shipped or are ready to ship are not affected.</p>
+{% elif keep %}<p>Order <strong>{{ keep }}</strong>: please confirm that you are happy to keep waiting.</p>
+<form method="post"><button type="submit" style="padding:10px 16px;">Yes, I will keep waiting</button></form>
+<p style="color:#555;font-size:13px;">You can still cancel at any time before the items ship.</p>
 {% else %}<p>{{ message }}</p>{% endif %}
 </body></html>"""
 
@@ -56,8 +61,9 @@ def _now() -> datetime:
     return clock() if clock is not None else datetime.now(UTC)
 
 
-def _page(title: str, status: int, message: str = "", preview: CancelPreview | None = None) -> Any:
-    return render_template_string(_PAGE, title=title, message=message, preview=preview), status
+def _page(title: str, status: int, message: str = "", preview: CancelPreview | None = None,
+          keep: str | None = None) -> Any:
+    return render_template_string(_PAGE, title=title, message=message, preview=preview, keep=keep), status
 
 
 def _refusal(exc: Exception) -> Any:
@@ -95,3 +101,33 @@ def cancel(token: str) -> Any:
     units = "item" if result.cancelled_units == 1 else "items"
     return _page("Cancelled", 200, f"We cancelled {result.cancelled_units} {units} of order {result.order_number}. "
                  "You will be refunded for them; everything else in your order is unchanged.")
+
+
+@bp.get("/orders/keep-waiting/<token>")
+def keep_waiting_confirm(token: str) -> Any:
+    # A page with a button, not the consent itself: mail scanners open every link in a message,
+    # and a consent they gave would stop the automatic cancellation the customer is owed.
+    try:
+        number = preview_wait_consent(_db(), _secret(), token, _now())
+    except (SignatureError, ValidationError, NotFound) as exc:
+        return _keep_refusal(exc)
+    return _page("Keep waiting?", 200, keep=number)
+
+
+@bp.post("/orders/keep-waiting/<token>")
+def keep_waiting(token: str) -> Any:
+    try:
+        result = record_wait_consent(_db(), _secret(), token, _now())
+    except (SignatureError, ValidationError, NotFound) as exc:
+        return _keep_refusal(exc)
+    return _page("Thank you", 200, f"Your order {result.order_number} stays on order: we will ship the items as "
+                 "soon as they arrive. You can still cancel at any time before they ship.")
+
+
+def _keep_refusal(exc: Exception) -> Any:
+    if isinstance(exc, SignatureError):
+        return _page("Link not valid", 400, "This link is not valid. Please use the link from your e-mail, or reply "
+                     "to the e-mail and we will help.")
+    if isinstance(exc, LinkExpired):
+        return _page("Link expired", 410, "This link has expired. Reply to your e-mail and we will help.")
+    return _page("Order not found", 404, "We could not find this order any more.")

@@ -290,6 +290,30 @@ class Views:
             "fulfillmentOrders": lambda info, first=None, after=None, **kw: connection(
                 [o], self.fulfillment_order, first, after, self.bulk, kw.get("last")
             ),
+            "refunds": lambda info, first=None: [self.refund(o, r) for r in o.refunds[:first]],
+        }
+
+    def refund(self, o: Order, r: store.Refund) -> dict[str, Any]:
+        lines = {li.id: li for li in o.line_items}
+        refunded = [(lines[line_id], units) for line_id, units in r.quantities.items() if line_id in lines]
+        return {
+            "__typename": "Refund",
+            "id": gid("Refund", r.id),
+            "note": r.note,
+            "createdAt": iso(r.created_at),
+            "totalRefundedSet": self.money_bag(r.amount_cents),
+            "refundLineItems": lambda info, first=None, after=None, **kw: connection(
+                refunded,
+                lambda item: {
+                    "lineItem": self.line_item(item[0]),
+                    "quantity": item[1],
+                    "restockType": r.restock_type[item[0].id],
+                },
+                first,
+                after,
+                self.bulk,
+                kw.get("last"),
+            ),
         }
 
     def fulfillment_order(self, o: Order) -> dict[str, Any]:
@@ -693,6 +717,59 @@ class Root:
             },
             "userErrors": [],
         }
+
+    def refundCreate(self, info: Any, input: dict[str, Any]) -> dict:  # noqa: N802,A002
+        """Take units off an order like Shopify: ``currentQuantity`` drops, CANCEL/RETURN restock,
+        and more than is left to refund (unfulfilled units only for CANCEL) is a user error."""
+        self._record("refundCreate", input=input)
+        parsed = parse_gid(input["orderId"])
+        order = self.shop.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
+        if order is None:
+            return {"order": None, "refund": None,
+                    "userErrors": [{"field": ["orderId"], "message": "Order does not exist"}]}
+        lines = {li.id: li for li in order.line_items}
+        errors: list[dict[str, Any]] = []
+        quantities: dict[int, int] = {}
+        restock: dict[int, str] = {}
+        for i, item in enumerate(input.get("refundLineItems") or []):
+            field = ["refundLineItems", str(i)]
+            parsed_line = parse_gid(item["lineItemId"])
+            li = lines.get(parsed_line[1]) if parsed_line and parsed_line[0] == "LineItem" else None
+            restock_type = item.get("restockType") or "NO_RESTOCK"
+            if li is None:
+                errors.append({"field": [*field, "lineItemId"], "message": "Line item does not exist"})
+                continue
+            left = li.current - quantities.get(li.id, 0)
+            if restock_type == "CANCEL":
+                left -= li.fulfilled  # only units that have not shipped can be cancelled
+            if not 0 < item["quantity"] <= left:
+                errors.append({"field": [*field, "quantity"],
+                               "message": f"Quantity cannot refund more items than were purchased ({left} left)"})
+                continue
+            quantities[li.id] = quantities.get(li.id, 0) + item["quantity"]
+            restock[li.id] = restock_type
+        if errors or not quantities:
+            return {"order": None, "refund": None,
+                    "userErrors": errors or [{"field": ["refundLineItems"], "message": "Nothing to refund"}]}
+        refund = store.Refund(
+            store.next_id(), quantities, restock, sum(lines[k].price_cents * q for k, q in quantities.items()),
+            input.get("note"), bool(input.get("notify")),
+        )
+        order.refunds.append(refund)
+        for line_id, units in quantities.items():
+            li = lines[line_id]
+            li.current_quantity = li.current - units
+            v = self.shop.variant(li.variant_id) if li.variant_id and restock[line_id] != "NO_RESTOCK" else None
+            level = self.shop.levels.get((v.inventory_item_id, self.shop.primary_location_id)) if v else None
+            if level is not None:
+                level.available += units  # the committed units go back on sale
+        left = sum(li.current for li in order.line_items)
+        order.financial_status = "partially_refunded" if left else "refunded"
+        order.updated_at = self.sb._tick(order.updated_at)
+        self.sb._after_commit(
+            lambda: self.sb._emit(self.shop, "ORDERS_UPDATED", store.rest_order(self.shop, order))
+        )
+        return {"order": self.v.order(order), "refund": self.v.refund(order, refund), "userErrors": []}
 
     def bulkOperationRunQuery(self, info: Any, query: str) -> dict:  # noqa: N802
         self._record("bulkOperationRunQuery", query=query)

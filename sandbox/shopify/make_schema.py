@@ -53,6 +53,7 @@ SPEC: dict[str, list[str]] = {
         "tagsRemove",
         "bulkOperationRunQuery",
         "fulfillmentCreate",
+        "refundCreate",
     ],
     "Node": ["id"],
     "PageInfo": ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"],
@@ -75,6 +76,7 @@ SPEC: dict[str, list[str]] = {
         "lineItems",
         "metafield",
         "fulfillmentOrders",
+        "refunds",
     ],
     "OrderConnection": CONN,
     "OrderEdge": EDGE,
@@ -171,6 +173,11 @@ SPEC: dict[str, list[str]] = {
     "Fulfillment": ["id", "status", "trackingInfo"],
     "FulfillmentTrackingInfo": ["company", "number", "url"],
     "FulfillmentCreatePayload": ["fulfillment", "userErrors"],
+    "Refund": ["id", "note", "createdAt", "totalRefundedSet", "refundLineItems"],
+    "RefundLineItem": ["lineItem", "quantity", "restockType"],
+    "RefundLineItemConnection": CONN,
+    "RefundLineItemEdge": EDGE,
+    "RefundCreatePayload": ["order", "refund", "userErrors"],
     # input objects: the fields the adapter sends
     "WebhookSubscriptionInput": ["callbackUrl", "format", "includeFields", "filter", "metafieldNamespaces"],
     "ProductVariantsBulkInput": ["id", "inventoryPolicy", "price"],
@@ -180,6 +187,8 @@ SPEC: dict[str, list[str]] = {
     "FulfillmentOrderLineItemsInput": ["fulfillmentOrderId", "fulfillmentOrderLineItems"],
     "FulfillmentOrderLineItemInput": ["id", "quantity"],
     "FulfillmentTrackingInput": ["number", "url", "company"],
+    "RefundInput": ["orderId", "note", "notify", "refundLineItems"],
+    "RefundLineItemInput": ["lineItemId", "quantity", "restockType", "locationId"],
 }
 ARGS: dict[str, list[str]] = {
     "QueryRoot.orders": PAGING + ["sortKey", "query"],
@@ -190,6 +199,7 @@ ARGS: dict[str, list[str]] = {
     "Product.variants": PAGING,
     "FulfillmentOrder.lineItems": PAGING,
     "InventoryItem.inventoryLevels": PAGING + ["query"],
+    "Refund.refundLineItems": PAGING,
 }
 EXTENSIONS = {"WebhookSubscriptionInput": ["  uri: String"]}
 

@@ -132,6 +132,7 @@ class Order:
     fulfillment_order_id: int = field(default_factory=next_id)
     location_id: int | None = None
     fulfillments: list[Fulfillment] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -145,6 +146,19 @@ class Fulfillment:
     tracking_number: str | None = None
     tracking_company: str | None = None
     tracking_url: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Refund:
+    """A ``refundCreate``: the units taken off the order (its ``currentQuantity`` drops)."""
+
+    id: int
+    quantities: dict[int, int]  # line item id -> units refunded
+    restock_type: dict[int, str]  # line item id -> RefundLineItemRestockType
+    amount_cents: int
+    note: str | None = None
+    notify: bool = False
     created_at: datetime = field(default_factory=utcnow)
 
 

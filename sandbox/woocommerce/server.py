@@ -62,6 +62,7 @@ _URLS = Map(
         Rule(f"{API}/orders/batch", endpoint="orders_batch", methods=["POST", "PUT", "PATCH"]),
         Rule(f"{API}/orders/<int:order_id>", endpoint="order", methods=["GET", "PUT", "PATCH", "DELETE"]),
         Rule(f"{API}/orders/<int:order_id>/notes", endpoint="notes", methods=["GET", "POST"]),
+        Rule(f"{API}/orders/<int:order_id>/refunds", endpoint="refunds", methods=["GET", "POST"]),
         Rule(f"{API}/webhooks", endpoint="webhooks", methods=["GET", "POST"]),
         Rule(f"{API}/webhooks/<int:hook_id>", endpoint="webhook", methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]
@@ -402,7 +403,7 @@ class SandboxWoo(WooStore):
             result,
             201
             if request.method == "POST"
-            and endpoint in ("products", "variations", "orders", "notes", "webhooks")
+            and endpoint in ("products", "variations", "orders", "notes", "refunds", "webhooks")
             else 200,
         )
 
@@ -712,6 +713,11 @@ class SandboxWoo(WooStore):
                 raise invalid_param("customer_note", "customer_note is not of type boolean.")
             # customer_note=true also e-mails the customer (woocommerce_new_customer_note).
             return self._add_note(order_id, note, customer_note, author="sandbox admin")
+
+    def _ep_refunds(self, request: Request, body: dict[str, Any], order_id: int) -> Any:
+        if request.method == "GET":
+            return self._page(request, self.order_refunds(order_id))
+        return self.create_refund(order_id, body)
 
     # ------------------------------------------------------------------ endpoints: webhooks
 

@@ -75,6 +75,7 @@ class WooStore:
         self.variations: dict[int, dict[int, dict[str, Any]]] = {}
         self.orders: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, list[dict[str, Any]]] = {}
+        self.refunds: dict[int, list[dict[str, Any]]] = {}  # order id -> refunds, newest first
         self.webhooks: dict[int, dict[str, Any]] = {}
         self._webhook_secrets: dict[int, str] = {}  # stored HTML-escaped, like WordPress does
         self._webhook_failures: dict[int, int] = {}
@@ -585,6 +586,84 @@ class WooStore:
             snapshot = copy.deepcopy(order)
         self._events.append(("order.deleted", order_id))
         return snapshot
+
+    def order_refunds(self, order_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            self._order(order_id)
+            return copy.deepcopy(self.refunds.get(order_id, []))
+
+    def create_refund(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            result = self._create_refund(order_id, body)
+        self._after_change()
+        return result
+
+    def _create_refund(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Like ``wc_create_refund``: refunded line items (negative quantities), the amount no
+        more than what remains, stock put back with ``api_restock``, a system note, and the order
+        ``refunded`` once nothing remains. Line items keep their ordered quantity (WooCommerce
+        shows the refunded units in the refund objects and the order's ``refunds`` list)."""
+        order = self._order(order_id)
+        refunded = self.refunds.setdefault(order_id, [])
+        try:
+            amount = Decimal(str(body.get("amount") or "0"))
+        except ArithmeticError:
+            raise invalid_param("amount", "amount is not of type string.") from None
+        remaining = Decimal(order["total"]) - sum((-Decimal(r["amount"]) for r in order["refunds"]), Decimal(0))
+        if amount <= 0 or amount > remaining:
+            raise RestError(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund amount.")
+        items = {item["id"]: item for item in order["line_items"]}
+        already: dict[int, int] = {}
+        for refund in refunded:
+            for line in refund["line_items"]:
+                item_id = int(next(m["value"] for m in line["meta_data"] if m["key"] == "_refunded_item_id"))
+                already[item_id] = already.get(item_id, 0) - line["quantity"]
+        lines = []
+        for raw in body.get("line_items") or []:
+            item = items.get(int(raw.get("id") or 0))
+            quantity = int(raw.get("quantity") or 0)
+            if item is None:
+                raise invalid_param("line_items", f"line item {raw.get('id')} is not part of order {order_id}.")
+            if quantity < 0 or quantity > item["quantity"] - already.get(item["id"], 0):
+                raise RestError(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund quantity.")
+            total = Decimal(str(raw.get("refund_total") or "0"))
+            lines.append({
+                "id": item["id"] + 100000, "name": item["name"], "product_id": item["product_id"],
+                "variation_id": item["variation_id"], "quantity": -quantity, "sku": item["sku"],
+                "subtotal": payloads.money(-total), "total": payloads.money(-total), "refund_total": float(total),
+                "meta_data": [{"id": self._next_meta_id + 1, "key": "_refunded_item_id", "value": str(item["id"])}],
+            })
+            self._next_meta_id += 1
+            already[item["id"]] = already.get(item["id"], 0) + quantity
+            if body.get("api_restock", True) and quantity:
+                self._change_stock(item["product_id"], item["variation_id"], quantity)
+        refund_id = self._post_id()
+        reason = str(body.get("reason") or "")
+        refund = {
+            "id": refund_id,
+            **payloads.wc_dates("date_created", self._tick(), self.site_tz),
+            "amount": payloads.money(amount),
+            "reason": reason,
+            "refunded_by": 1,
+            "refunded_payment": bool(body.get("api_refund", True)),
+            "meta_data": [],
+            "line_items": lines,
+            "shipping_lines": [],
+            "tax_lines": [],
+            "fee_lines": [],
+            "_links": payloads.links(self.base_url, f"orders/{order_id}/refunds/{refund_id}",
+                                     f"orders/{order_id}/refunds"),
+        }
+        refunded.insert(0, refund)
+        order["refunds"].insert(0, {"id": refund_id, "reason": reason, "total": payloads.money(-amount)})
+        self._add_note(order_id, f"Refunded {order['currency']}{payloads.money(amount)} &ndash; {reason}", False,
+                       author="system")
+        if amount == remaining:
+            self._update_order(order_id, {"status": "refunded"})
+        else:
+            self._touch(order)
+            self._events.append(("order.updated", order_id))
+        return copy.deepcopy(refund)
 
     def _add_note(
         self, order_id: int, note: str, customer_note: bool, author: str = "WooCommerce"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.mail.sink import SmtpSink
 from adapters.mail.smtp import SmtpMailer
@@ -20,6 +20,10 @@ from connector.db.models import OrderLine, OutboxMessage, PurchaseOrder, Shop, S
 from connector.db.uow import UnitOfWork
 from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
 from connector.ports import OutboxDispatcher, Storefront
+from connector.services import events
+from connector.services.cancellation import CancelLink, sign_cancel_link
+from connector.services.catalog import apply_product
+from connector.services.events import Changes
 from connector.services.orders import record_order
 from connector.services.outbox import DeliveryReport, deliver_due
 
@@ -148,3 +152,40 @@ def text_of(msg: EmailMessage) -> str:
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+def sync_store(db: Database, shop_id: int, storefront: Any, now: datetime, **settings: Any) -> None:
+    """The shop's settings, then the store's catalogue and orders pulled into the engine over HTTP."""
+    with UnitOfWork(db, shop_id) as uow:
+        shop = uow.shop()
+        shop.name = "Bois & Lumière"
+        shop.settings = {**SHOP_SETTINGS, "default_lead_time_days": 10, **settings}
+        changes = Changes(now)
+        for product in storefront.fetch_products():
+            apply_product(uow.session, shop, product, changes)
+        events.flush(uow.session, shop.id, changes)
+        uow.commit()
+    for record in storefront.fetch_orders_since(None):
+        record_order(db, shop_id, record, now)
+
+
+def cancel_link_token(shop_id: int, order_external_id: str, link_id: str = "m1", expires: date = date(2099, 1, 1)) -> str:
+    """A cancellation token as the e-mail carries it (signed with the test app's secret)."""
+    return sign_cancel_link(SETTINGS.secret_key, CancelLink(shop_id, order_external_id, link_id, expires))
+
+
+def make_pending_again(db: Database, shop_id: int, message_id: int) -> None:
+    """What a crash after the store said yes (and before the outbox knew) leaves behind."""
+    with UnitOfWork(db, shop_id) as uow:
+        uow.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                            .values(state="pending", sent_at=None, next_attempt_at=T0 - timedelta(days=1)))
+        uow.commit()
+
+
+def crash_after_delivery(db: Database, shop_id: int, message_id: int) -> None:
+    """A worker that died after delivering (the receipt is committed) but before the outbox
+    marked the message sent: it is claimed again."""
+    with UnitOfWork(db, shop_id) as uow:
+        uow.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                            .values(state="pending", next_attempt_at=T0 - timedelta(days=1)))
+        uow.commit()
