@@ -1,5 +1,5 @@
-"""Read models of the JSON API: pages of backorders, purchase orders and suppliers, and who a
-bearer token is.
+"""Read models of the JSON API: pages of backorders, purchase orders, suppliers and outbox
+messages, and who a bearer token is.
 
 Pages are keyset-paginated: a page ends with the sort key of its last row, and the next page
 starts strictly after it, so rows inserted or removed meanwhile neither repeat nor vanish (an
@@ -10,6 +10,7 @@ row of another shop cannot appear whatever the parameters are.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,7 @@ from connector.db.models import (
     OPEN_PO_STATUSES,
     ApiToken,
     OrderLine,
+    OutboxMessage,
     Peg,
     PurchaseOrder,
     PurchaseOrderLine,
@@ -243,3 +245,61 @@ def suppliers(db: Database, shop_id: int, page: PageRequest) -> Page:
         for r in rows
     ]
     return Page(items, last)
+
+
+# Outbox ----------------------------------------------------------------------------------------
+
+# Store clients may put credentials in a URL (WooCommerce query-string auth) and an error text can
+# echo that URL; the merchant's tools get the reason, never a key.
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)\b(consumer_key|consumer_secret|access_token|api_key|token|password|secret|signature)=[^&\s\"']+"
+)
+MAX_API_ERROR_CHARS = 500
+
+
+def redact_error(text: str | None) -> str | None:
+    """``last_error`` as the API shows it: credentials in URLs masked, cut to a readable length."""
+    if text is None:
+        return None
+    masked = _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}=***", text)
+    return masked if len(masked) <= MAX_API_ERROR_CHARS else masked[: MAX_API_ERROR_CHARS - 1] + "…"
+
+
+def outbox_messages(db: Database, shop_id: int, page: PageRequest, state: str | None = None) -> Page:
+    """The shop's outbox, newest first: what waits, what went out, what died and why.
+
+    The payload (customer names, e-mail text, store data) and the idempotency key stay out: the
+    list is for watching delivery, and a merchant's script has no use for either.
+    """
+    stmt = select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.target, OutboxMessage.subject,
+                  OutboxMessage.state, OutboxMessage.attempts, OutboxMessage.next_attempt_at,
+                  OutboxMessage.last_error, OutboxMessage.created_at, OutboxMessage.sent_at)
+    if state is not None:
+        stmt = stmt.where(OutboxMessage.state == state)
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        # Ids grow with creation, so "newest first" is id descending: one indexed key.
+        rows, last = _finish(list(uow.session.execute(_paged(stmt, [(OutboxMessage.id, True)], page))),
+                             page, lambda r: (r[0],))
+    return Page([outbox_message_view(*r) for r in rows], last)
+
+
+def outbox_message_view(message_id: int, kind: str, target: str, subject: str | None, state: str, attempts: int,
+                        next_attempt_at: datetime | None, last_error: str | None, created_at: datetime,
+                        sent_at: datetime | None) -> dict[str, Any]:
+    # A message that is sent, dead or skipped is not waiting for anything: no next attempt.
+    waiting = state in ("pending", "sending")
+    return {
+        "id": message_id, "kind": kind, "target": target, "subject": subject, "state": state,
+        "attempts": attempts, "next_attempt_at": next_attempt_at if waiting else None,
+        "last_error": redact_error(last_error), "created_at": created_at, "sent_at": sent_at,
+    }
+
+
+def outbox_message(db: Database, shop_id: int, message_id: int) -> dict[str, Any]:
+    """One message of the shop as the API shows it; another shop's id is NotFound like a missing one."""
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        m = uow.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id))
+        if m is None:
+            raise NotFound(f"no outbox message {message_id}", field="id")
+        return outbox_message_view(m.id, m.kind, m.target, m.subject, m.state, m.attempts, m.next_attempt_at,
+                                   m.last_error, m.created_at, m.sent_at)

@@ -46,6 +46,12 @@ CLAIM_BATCH = 10
 MAX_ERROR_CHARS = 2000
 
 
+class NotRetryable(ValidationError):
+    """A retry asked for a message that is not dead (pending, sending, sent or skipped)."""
+
+    code = "not_retryable"
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     sent: int = 0
@@ -214,13 +220,15 @@ def _dispatch(dispatcher: OutboxDispatcher, message: OutboxEnvelope) -> tuple[st
 def retry_dead(db: Database, shop_id: int, message_id: int, now: datetime) -> dict[str, Any]:
     """Put a dead message back in the queue with a fresh attempt budget (the merchant's button).
 
-    ``last_error`` is kept so the merchant still sees why it died until it is delivered.
+    ``last_error`` is kept so the merchant still sees why it died until it is delivered. Any
+    other state is :class:`NotRetryable`: a pending or sending message is already queued, a sent
+    one would reach the receiver twice, a skipped one was redacted on purpose.
     """
     with UnitOfWork(db, shop_id) as uow:
         message = uow.get(OutboxMessage, message_id)
         if message.state != "dead":
-            raise ValidationError(f"message {message_id} is {message.state}, only dead messages can be retried",
-                                  field="state")
+            raise NotRetryable(f"message {message_id} is {message.state}; only dead messages can be retried",
+                               field="state", state=message.state)
         message.state = "pending"
         message.attempts = 0
         message.next_attempt_at = now
@@ -279,6 +287,7 @@ def count_by_state(db: Database, shop_id: int) -> dict[str, int]:
 
 __all__ = [
     "DeliveryReport",
+    "NotRetryable",
     "backoff_delay",
     "count_by_state",
     "deliver_due",

@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 from connector.db.engine import Database
 from connector.errors import ConnectorError, NotFound, ValidationError
 from connector.services import api_queries as q
+from connector.services.outbox import NotRetryable, retry_dead
 from connector.services.purchase_order_queries import purchase_order_detail
 from connector.services.purchasing import receive_purchase_order
 from connector.web.openapi import (
@@ -186,6 +187,11 @@ def _po_key(raw: tuple[Any, ...]) -> tuple[int]:
     return (_key_int(po_id),)
 
 
+def _outbox_key(raw: tuple[Any, ...]) -> tuple[int]:
+    (message_id,) = raw
+    return (_key_int(message_id),)
+
+
 def _supplier_key(raw: tuple[Any, ...]) -> tuple[str, int]:
     name, supplier_id = raw
     return _key_text(name), _key_int(supplier_id)
@@ -224,6 +230,19 @@ def _json_body(schema: dict[str, Any]) -> Any:
     except SchemaViolation as exc:
         raise ApiError(400, "invalid", f"{exc.field or 'body'} {exc.message}", exc.field or "body") from None
     return data
+
+
+def _no_body() -> None:
+    """For operations without a body: nothing, or an empty JSON object (what many clients send)."""
+    raw = request.get_data(cache=True)  # raises 413 above MAX_BODY_BYTES
+    if not raw.strip():
+        return
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON", "body") from None
+    if data != {}:
+        raise ApiError(400, "invalid", "this operation takes no body (or an empty JSON object)", "body")
 
 
 # Endpoints -------------------------------------------------------------------------------------
@@ -289,6 +308,28 @@ def receive(number: str) -> Response:
 def list_suppliers() -> Response:
     params = _params("list_suppliers")
     return _page_response(q.suppliers(_db(), _shop_id(), _page(params, _supplier_key)))
+
+
+@bp.get("/v1/outbox")
+def list_outbox() -> Response:
+    params = _params("list_outbox")
+    return _page_response(q.outbox_messages(_db(), _shop_id(), _page(params, _outbox_key), state=params.get("state")))
+
+
+@bp.post("/v1/outbox/<message_id>/retry")
+def retry_outbox_message(message_id: str) -> Response:
+    _require_write()
+    # The path segment is a string to Flask so a non-number gets the documented 400, not a 404.
+    params = _params("retry_outbox_message", message_id=message_id)
+    _no_body()
+    shop_id = _shop_id()
+    try:
+        retry_dead(_db(), shop_id, params["message_id"], _now())
+    except NotRetryable as exc:
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+    except NotFound:
+        raise ApiError(404, "not_found", f"no outbox message {params['message_id']}", "message_id") from None
+    return _json(q.outbox_message(_db(), shop_id, params["message_id"]))
 
 
 # Errors ----------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import re
 from functools import cache
 from typing import Any
 
+from connector.services.outbox import STATES as OUTBOX_STATES
+
 API_VERSION = "1.0.0"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -161,6 +163,24 @@ SCHEMAS: dict[str, Any] = {
         "open_purchase_orders": COUNT,
     }),
     "SupplierPage": _page("Supplier"),
+    "OutboxMessage": _object({
+        "id": ID,
+        "kind": {"type": "string", "description": "What the message does, e.g. `eta_changed` (a storefront "
+                                                  "push), `backordered` (a customer e-mail), `purchase_order`."},
+        "target": {"type": "string", "enum": ["customer", "storefront", "supplier", "merchant"]},
+        "subject": {"type": ["string", "null"], "description": "What it is about, e.g. the store's order id."},
+        "state": {"type": "string", "enum": list(OUTBOX_STATES),
+                  "description": "`pending` waits for its next attempt, `sending` is being delivered, `sent` "
+                                 "arrived, `dead` gave up (retry it), `skipped` was redacted."},
+        "attempts": {**COUNT, "description": "Delivery attempts since it was created or last retried."},
+        "next_attempt_at": {**_nullable(DATETIME), "description": "When it will be tried again (null unless "
+                                                                  "`pending` or `sending`)."},
+        "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed (credentials "
+                                                                  "masked); kept until it is delivered."},
+        "created_at": DATETIME,
+        "sent_at": _nullable(DATETIME),
+    }),
+    "OutboxPage": _page("OutboxMessage"),
 }
 
 RECEIPT_REQUEST: dict[str, Any] = SCHEMAS["ReceiptRequest"]
@@ -197,6 +217,15 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
     "get_purchase_order": [PO_NUMBER],
     "receive_purchase_order": [PO_NUMBER],
     "list_suppliers": list(PAGINATION),
+    "list_outbox": [
+        _query("state", {"type": "string", "enum": list(OUTBOX_STATES)}, "Only messages in this state "
+               "(`pending` and `dead` are the ones to watch)."),
+        *PAGINATION,
+    ],
+    "retry_outbox_message": [
+        {"name": "message_id", "in": "path", "required": True, "schema": ID,
+         "description": "The message's `id` from `/outbox`."},
+    ],
 }
 
 
@@ -214,7 +243,8 @@ ERROR_RESPONSES = {
     "405": _error_response("The path exists but not with this method (`Allow` lists the methods)."),
     "413": _error_response(f"The body is larger than {MAX_BODY_BYTES} bytes."),
     "422": _error_response("Well-formed, but it cannot be applied (unknown SKU on the PO, a PO that "
-                           "cannot be received yet, the same SKU twice)."),
+                           "cannot be received yet, the same SKU twice, a retry of a message that is not "
+                           "dead)."),
     "500": _error_response("A fault of ours; the message carries no detail."),
 }
 
@@ -270,6 +300,23 @@ PATHS: dict[str, Any] = {
     "/api/v1/suppliers": {"get": _operation(
         "list_suppliers", "Suppliers, by name", _ok("A page of suppliers.", "SupplierPage"), READ_ERRORS,
     )},
+    "/api/v1/outbox": {"get": _operation(
+        "list_outbox", "Outbox messages (storefront pushes, e-mails, supplier documents), newest first",
+        _ok("A page of outbox messages.", "OutboxPage"), READ_ERRORS,
+        description="Messages wait here while a store is down or throttling and are retried with "
+                    "backoff; after the last allowed attempt they are `dead` until retried. The payload "
+                    "is not shown.",
+    )},
+    "/api/v1/outbox/{message_id}/retry": {"post": _operation(
+        "retry_outbox_message", "Retry a dead outbox message",
+        _ok("Queued again: `pending`, attempts back to 0, due now; `last_error` kept until it is "
+            "delivered.", "OutboxMessage"),
+        WRITE_ERRORS, write=True,
+        description="Only `dead` messages can be retried (422 `not_retryable` otherwise: a pending "
+                    "message is already queued, a sent one would arrive twice). Takes no body (an empty "
+                    "JSON object is accepted). Retrying the same message twice in a row is harmless: the "
+                    "second call gets 422 while the first retry is pending.",
+    )},
 }
 
 
@@ -280,8 +327,9 @@ def _document() -> dict[str, Any]:
         "info": {
             "title": "Backorder connector API",
             "version": API_VERSION,
-            "description": "The merchant's own tools read backorders, purchase orders and suppliers "
-                           "and record receipts. Every request carries `Authorization: Bearer <token>`; "
+            "description": "The merchant's own tools read backorders, purchase orders, suppliers and "
+                           "the outbox, record receipts and retry dead outbox messages. Every request "
+                           "carries `Authorization: Bearer <token>`; "
                            "tokens are created on /merchant/settings/api-tokens and see one shop only. "
                            "Errors always have the shape `{\"error\": {\"code\", \"message\", \"field\"}}`, "
                            "also for unknown paths under /api (404) and wrong methods (405).",

@@ -108,3 +108,18 @@ def _po_of(db: Database, shop_id: int, supplier_id: int) -> tuple[int, str]:
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         po = uow.session.scalars(select(PurchaseOrder).where(PurchaseOrder.supplier_id == supplier_id)).one()
         return po.id, po.number
+
+
+def add_outbox_message(db: Database, shop_id: int, key: str, now: datetime, *, state: str = "pending",
+                       kind: str = "eta_changed", target: str = "storefront", attempts: int = 0,
+                       last_error: str | None = None, payload: dict[str, Any] | None = None) -> int:
+    """One outbox message in a given state, as delivery would have left it."""
+    from connector.db.models import OutboxMessage
+
+    with UnitOfWork(db, shop_id) as uow:
+        m = uow.add(OutboxMessage(kind=kind, target=target, subject=key, payload=payload or {"order": key},
+                                  idempotency_key=key, state=state, attempts=attempts, next_attempt_at=now,
+                                  last_error=last_error, created_at=now,
+                                  sent_at=now if state == "sent" else None))
+        uow.commit()
+        return int(m.id)

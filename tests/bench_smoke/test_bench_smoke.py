@@ -95,3 +95,15 @@ def test_load_postgres(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     figures = _figures(capsys.readouterr().out, "load")
     _check_load(figures, "sqlite_1w")
     _check_load(figures, "postgres_2w")
+
+
+def test_jobs_webhook_to_push_latency_embedded(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import jobs
+
+    # SQLite and the embedded scheduler only: no PostgreSQL or Redis needed (the Celery parts of
+    # `python -m bench.jobs --quick` need both and run in about a minute).
+    jobs.embedded_latency(shop_count=2, samples=3, tick=0.5)
+    figures = _figures(capsys.readouterr().out, "jobs")
+    p50, p99 = figures["embedded_sqlite.webhook_to_push_p50_s"], figures["embedded_sqlite.webhook_to_push_p99_s"]
+    assert 0 < p50["value"] <= p99["value"] < 30
+    assert p50["samples"] == 3 and p50["baseline"] == 0.5
