@@ -33,9 +33,9 @@ from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
 from connector.services.consolidation import consolidate_backorders
 from connector.services.etas import recompute_etas
 from connector.services.events import Changes
-from connector.services.shop_settings import engine_settings
 from connector.services.orders import cancel_order_units, record_order
 from connector.services.purchasing import cancel_purchase_order, receive_purchase_order, send_purchase_order
+from connector.services.shop_settings import engine_settings
 
 SKUS = {"A": ("S1", 6, 12, 500), "B": ("S1", 1, 0, 1_000), "C": ("S2", 4, 0, 200)}
 INITIAL_STOCK = {"A": 2, "B": 0, "C": 5}
