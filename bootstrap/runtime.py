@@ -12,11 +12,11 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -26,6 +26,15 @@ from adapters.shopify.gateway import ShopifyAuth, ShopifyGateway
 from adapters.woocommerce.gateway import WooGateway
 from bootstrap.dispatch import build_dispatcher_factory, thirty_day_notice_job
 from bootstrap.dispatch_suppliers import dropship_check_job
+from bootstrap.webhook_kick import (
+    BATCH,
+    DEFER_STEP_SECONDS,
+    MAX_DEFER_SECONDS,
+    RETRY_LOCKED_SECONDS,
+    TRICKLE_BATCH,
+    ingest_busy,
+    processing_lock,
+)
 from bootstrap.wiring import build_database
 from connector.config import Settings, load_settings
 from connector.db.engine import Database
@@ -35,17 +44,10 @@ from connector.services.sync import pull_store
 from connector.services.webhooks import process_pending
 from connector.services.woo_connect import shop_gateway
 from jobs.registry import JobContext
+from jobs.runner import run_job_for_shop
 
 log = logging.getLogger(__name__)
 
-# While deliveries pour in, processing yields to ingest (see Runtime.kick): a burst is this
-# many deliveries to this process within one second; processing then works in small batches
-# and takes at most BURST_DUTY of the time, so the webhook endpoint keeps answering in
-# milliseconds and the backlog drains at full speed once the burst ends.
-BURST_DELIVERIES = 50
-BURST_BATCH = 20
-BURST_DUTY = 0.1
-BATCH = 500
 
 
 def _utcnow() -> datetime:
@@ -66,7 +68,6 @@ class Runtime:
     kick_enabled: bool = True  # the demo processes stored events itself, in a fixed order
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="kick"))
     _kicked: set[int] = field(default_factory=set)
-    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=BURST_DELIVERIES))
     _kick_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def storefront_for(self, shop_id: int) -> Storefront | None:
@@ -94,11 +95,6 @@ class Runtime:
             return {"skipped": "no platform"}
         return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock(), limit=limit))
 
-    def bursting(self) -> bool:
-        """Whether the last BURST_DELIVERIES deliveries to this process came within a second."""
-        recent = self._recent
-        return len(recent) == recent.maxlen and time.monotonic() - recent[0] < 1.0
-
     def pull(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         storefront = self.storefront_for(shop_id)
         if storefront is None:
@@ -109,16 +105,12 @@ class Runtime:
         """Process a shop's stored webhooks soon after the response (the job is the safety net).
 
         Coalesced: while a run for the shop is queued, further deliveries add nothing, so a burst
-        of 1,000 webhooks costs one or two batch runs, not 1,000 (per-delivery runs starved the
-        web workers of CPU and, on SQLite, of the write lock). During a burst (see bursting) the
-        run takes small batches and at most BURST_DUTY of the time: answering the store within
-        milliseconds matters more than applying each order at once, and the backlog drains at
-        full speed when the burst ends. Scaled out, the run is a Celery task and the web
-        process does no processing at all.
+        of 1,000 webhooks costs one or two batch runs, not 1,000. One process at a time runs it,
+        and it waits while deliveries pour in (bootstrap.webhook_kick says why and how). Scaled
+        out, the run is a Celery task and the web process does no processing at all.
         """
         if not self.kick_enabled:
             return
-        self._recent.append(time.monotonic())
         with self._kick_lock:
             if shop_id in self._kicked:
                 return
@@ -132,25 +124,44 @@ class Runtime:
                 # Celery dedupes nothing here; the per-shop job lock makes extra runs cheap skips.
                 threading.Timer(1.0, self._kicked.discard, args=(shop_id,)).start()
             return
+        self.executor.submit(self._process_after_delivery, platform, shop_id)
 
-        def run() -> None:
-            with self._kick_lock:
-                self._kicked.discard(shop_id)  # deliveries from now on queue the next run
-            try:
-                while True:
-                    busy = self.bursting()
-                    limit = BURST_BATCH if busy else BATCH
-                    started = time.monotonic()
-                    report = self.process_webhooks(shop_id, limit=limit)
-                    if sum(report.get(k, 0) for k in ("processed", "failed", "ignored")) < limit:
-                        return  # nothing more waiting
-                    if busy:
-                        # Ingest first: the CPU this batch took, times (1 / duty - 1), goes to requests.
-                        time.sleep((time.monotonic() - started) * (1 / BURST_DUTY - 1))
-            except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
-                log.exception("processing webhooks of shop %s after a delivery failed", shop_id)
+    def _process_after_delivery(self, platform: str, shop_id: int) -> None:
+        with self._kick_lock:
+            self._kicked.discard(shop_id)  # deliveries from now on queue the next run
+        lock_dir = Path(self.settings.scheduler_lock_path).parent
+        try:
+            with processing_lock(self.db, lock_dir, shop_id) as held:
+                if not held:
+                    # Another process is at it; it may have read its batch before ours was stored.
+                    threading.Timer(RETRY_LOCKED_SECONDS, self.kick, args=(platform, shop_id)).start()
+                    return
+                processed = self._drain(shop_id)
+        except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
+            log.exception("processing webhooks of shop %s after a delivery failed", shop_id)
+            return
+        if processed and not ingest_busy(self.db):
+            # What processing queued for the storefront and the customers goes out now rather
+            # than at the next deliver_outbox tick (a minute by default): outside the processing
+            # lock, under the outbox job's own lock, recorded like any job run.
+            run_job_for_shop(self.job_ctx, "deliver_outbox", shop_id, self.clock())
 
-        self.executor.submit(run)
+    def _drain(self, shop_id: int) -> int:
+        """Apply the shop's stored webhooks; returns how many were processed."""
+        processed = 0
+        deferred = 0.0
+        while True:
+            if deferred < MAX_DEFER_SECONDS and ingest_busy(self.db):
+                time.sleep(DEFER_STEP_SECONDS)
+                deferred += DEFER_STEP_SECONDS
+                continue
+            # After a deferral, one small batch so nothing waits for the burst to end.
+            limit = TRICKLE_BATCH if deferred else BATCH
+            report = self.process_webhooks(shop_id, limit=limit)
+            processed += int(report.get("processed", 0))
+            if sum(report.get(k, 0) for k in ("processed", "failed", "ignored")) < limit:
+                return processed  # nothing more waiting
+            deferred = 0.0
 
 
 def build_runtime(settings: Settings, *, shopify_base_url_for: Callable[[str], str | None] | None = None,

@@ -1,4 +1,5 @@
-"""Processing after a webhook yields to ingest during a burst, and still applies every event."""
+"""Processing after a webhook waits while deliveries pour in, runs in one process at a time,
+and still applies every event."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bootstrap.runtime import BURST_DELIVERIES, build_runtime, build_web_app
+from bootstrap.runtime import build_runtime, build_web_app
+from bootstrap.webhook_kick import BUSY_DELIVERIES, ingest_busy, processing_lock
 from connector import crypto
 from connector.config import DEMO_FERNET_KEY, Settings
 from connector.db import migrate
@@ -58,15 +60,16 @@ def test_a_burst_of_deliveries_is_answered_first_and_every_event_is_processed_af
             currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC)))
     client = build_web_app(rt).test_client()
     bodies = signed_orders(4)
-    deliveries = 3 * BURST_DELIVERIES
-    assert not rt.bursting()
-    seen_burst = False
+    deliveries = BUSY_DELIVERIES + 20
+    assert not ingest_busy(rt.db)
+    started = time.monotonic()
     for n in range(deliveries):
         body, signature = bodies[n % len(bodies)]
         response = client.post("/webhooks/shopify", data=body, headers=headers(signature, f"burst-{uuid.uuid4()}"))
         assert response.status_code == 200 and response.get_json() == {"status": "stored"}
-        seen_burst = seen_burst or rt.bursting()
-    assert seen_burst, "the test client delivers far more than BURST_DELIVERIES a second: a burst must be seen"
+    last_delivery = time.monotonic()
+    if last_delivery - started < 0.8:  # a slow machine may not deliver a burst; the rest still holds
+        assert ingest_busy(rt.db), "the last BUSY_DELIVERIES deliveries arrived within a second"
 
     deadline = time.monotonic() + 60
     while True:
@@ -78,8 +81,26 @@ def test_a_burst_of_deliveries_is_answered_first_and_every_event_is_processed_af
         assert time.monotonic() < deadline, f"{pending} of {stored} events still unprocessed after 60 s"
         time.sleep(0.2)
     assert stored == deliveries
+    time.sleep(max(0.0, last_delivery + 1.1 - time.monotonic()))
+    assert not ingest_busy(rt.db), "a second after the last delivery the burst is over"
     with rt.db.engine.connect() as conn:
         orders = conn.scalar(select(func.count()).select_from(SalesOrder))
     assert orders == len(bodies), "each distinct order payload became one order"
     rt.executor.shutdown(wait=True)
+    rt.db.dispose()
+
+
+def test_one_process_at_a_time_applies_a_shops_webhooks(tmp_path: Path) -> None:
+    crypto.configure_cipher([DEMO_FERNET_KEY])
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fernet_keys=(DEMO_FERNET_KEY,),
+                        secret_key="lock")
+    rt = build_runtime(settings)
+    with processing_lock(rt.db, tmp_path, 1) as first:
+        assert first
+        with processing_lock(rt.db, tmp_path, 1) as second:
+            assert not second, "a second holder (another worker) must back off"
+        with processing_lock(rt.db, tmp_path, 2) as other_shop:
+            assert other_shop, "another shop's webhooks are not held up"
+    with processing_lock(rt.db, tmp_path, 1) as again:
+        assert again, "released when the holder is done"
     rt.db.dispose()

@@ -232,7 +232,7 @@ def _peg_and_order(
             changes.touch(line_id)
     if any(v not in claims for v in ordering):
         handling = engine_settings(shop.settings).handling_days
-        for line_id in _peg_rest_to_drafts(session, shop, handling):
+        for line_id in _peg_rest_to_drafts(session, shop, handling, many_new_lines=len(ordering) > 1_000):
             changes.touch(line_id)
 
 
@@ -322,7 +322,7 @@ def _order_on_drafts(
     session.expire_all()
 
 
-def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int) -> list[int]:
+def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_new_lines: bool) -> list[int]:
     """Peg every still-waiting unit to its variant's line on its supplier's draft, set-based.
 
     Called after every variant with need has a draft line, so each waiting line (with a
@@ -332,6 +332,10 @@ def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int) -> lis
     whose ETA may have moved.
     """
     conn = session.connection()
+    if conn.dialect.name == "postgresql" and many_new_lines:
+        # Thousands of draft lines were just written: without fresh statistics the planner may
+        # take the PO tables for empty and join every waiting line to them by nested loops.
+        conn.exec_driver_sql("ANALYZE purchase_order_lines, purchase_orders")
     lines, pegs, pol = line_table(), peg_table(), po_line_table()
     po = cast(Table, PurchaseOrder.__table__)
     variants = cast(Table, Variant.__table__)
