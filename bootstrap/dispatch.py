@@ -14,6 +14,9 @@ roots give ``JobContext.dispatcher_factory``. Kinds and where they go:
   (``Storefront.cancel_lines``), retried; when the store keeps refusing, the message goes to the
   dead letters and a ``store_cancellation_failed`` task tells the merchant to refund by hand.
 - fulfil_dropship: queues the customer's ``shipped`` notice, then fulfils the lines on the store.
+- merchant_account_email: a merchant user's invitation or password-reset e-mail, with a link
+  signed at send time (``connector.services.accounts``); nothing goes out when the user was
+  removed meanwhile, or an invitation was already answered.
 - merchant records (any message whose target is ``merchant``: po_ready, stock_short,
   customer_data_report, wait_consent, ...) are shown on the dashboard from the outbox itself;
   nothing leaves. ``cancellation_requested`` also pushes the order's new status to the store.
@@ -40,12 +43,12 @@ from sqlalchemy import insert, select
 from adapters.mail.smtp import message_id_for
 from connector.config import Settings
 from connector.db.engine import Database
-from connector.db.models import OutboxMessage
+from connector.db.models import MerchantUser, OutboxMessage
 from connector.db.uow import UnitOfWork
 from connector.errors import DeliveryError, PlatformError, ValidationError
 from connector.messages import customer_email
 from connector.ports import OutboxDispatcher, OutboxEnvelope, Storefront
-from connector.services import notifications
+from connector.services import accounts, notifications
 from connector.services.cancellation import STORE_KIND, CancelLink, link_expiry, sign_cancel_link
 from connector.services.ftc_notice import auto_cancel_unanswered, queue_thirty_day_notices, sign_keep_link
 from connector.services.storefront_push import pushes_for_order
@@ -56,6 +59,7 @@ Handler = Callable[[OutboxEnvelope], None]
 SUPPLIER_MODULE = "bootstrap.dispatch_suppliers"
 CANCEL_PATH = "/orders/cancel/"  # the routes of connector.web.cancellation.bp
 KEEP_PATH = "/orders/keep-waiting/"
+ACCOUNT_PATH = "/merchant/password/"  # connector.web.pages.auth's set_password route
 # connector.services.outbox.deliver_due's default max_attempts: the last attempt of a store
 # cancellation also leaves the merchant a task before the message goes to the dead letters.
 STORE_CANCEL_ATTEMPTS = 8
@@ -219,7 +223,11 @@ def build_dispatcher_factory(
             except PlatformError as exc:
                 raise DeliveryError(exc.message, retryable=exc.retryable, status=exc.status) from exc
 
+        def account_email(message: OutboxEnvelope) -> None:
+            _send_account_email(db, settings, mailer, shop_id, message, clock(), domain)
+
         handlers: dict[str, Handler] = {kind: send_email for kind in notifications.TEMPLATE_FOR_EVENT}
+        handlers[accounts.ACCOUNT_EMAIL_KIND] = account_email
         handlers["eta_changed"] = push_storefront
         handlers["fulfil_dropship"] = fulfil_dropship
         handlers["cancellation_requested"] = cancellation_requested
@@ -231,6 +239,31 @@ def build_dispatcher_factory(
         return ShopDispatcher(db, shop_id, handlers, clock)
 
     return factory
+
+
+def _send_account_email(db: Database, settings: Settings, mailer: Mailer, shop_id: int, message: OutboxEnvelope,
+                        now: datetime, domain: str) -> None:
+    purpose = str(message.payload.get("purpose"))
+    if purpose not in accounts.LINK_TTL:
+        raise DeliveryError(f"unknown account e-mail purpose {purpose!r}", retryable=False)
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        shop = uow.shop()
+        user = uow.find(MerchantUser, id=int(message.payload.get("user_id") or 0))
+        if user is None or (purpose == accounts.INVITE and accounts.has_password(user.password_hash)):
+            log.info("outbox message %s of shop %s: account e-mail no longer needed", message.id, shop_id)
+            return
+        shop_name, email = shop.name or shop.domain, user.email
+        # Signed now, against the user's current hash: the link dies once a password is set.
+        token = accounts.sign_account_link(settings.secret_key, accounts.AccountLink(
+            shop_id, user.id, purpose, user.password_hash, now))
+    link = f"{settings.app_url.rstrip('/')}{ACCOUNT_PATH}{token}"
+    subject, body = accounts.account_email_text(shop_name, email, purpose, link)
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = email
+    msg["Subject"] = subject
+    msg.set_content(body)
+    mailer.send(msg, message_id=message_id_for(message.idempotency_key, domain))
 
 
 def _record_only(message: OutboxEnvelope) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 from web_helpers import EMAIL, PASSWORD, Clock, Seeded, make_app, seed_shop
 from werkzeug.security import generate_password_hash
 
+from adapters.mail.sink import SmtpSink
 from connector.db.engine import Database
 from connector.db.models import MerchantUser
 from connector.db.uow import UnitOfWork
@@ -48,3 +50,10 @@ def client(app: Flask, db: Database, seeded: Seeded) -> FlaskClient:
     return c
 
 
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback that keeps what it receives (account e-mails)."""
+    with SmtpSink() as sink:
+        yield sink

@@ -134,6 +134,8 @@ POST_URLS = [
     "/merchant/suppliers/{supplier}/delete", "/merchant/suppliers/import", "/merchant/products/{variant}",
     "/merchant/settings", "/merchant/settings/templates/delay_notice/en", "/merchant/outbox/1/retry",
     "/merchant/settings/api-tokens", "/merchant/settings/api-tokens/1/revoke",
+    "/merchant/tasks/1/done", "/merchant/settings/users/invite", "/merchant/settings/users/1/remove",
+    "/merchant/settings/users/password", "/merchant/password/forgot", "/merchant/password/any-token",
 ]
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import Clock, Seeded, make_app, seed_shop
+from web_helpers import Clock, Seeded, deliver_mail, make_app, seed_shop
 from werkzeug.serving import make_server
 
+from adapters.mail.sink import SmtpSink
 from connector.db.engine import Database
 from connector.services.accounts import create_merchant_user
 
@@ -37,23 +38,31 @@ CSV_ONE_BAD_ROW = (
 )
 
 
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
 @pytest.fixture
-def live(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, Seeded]]:
+def live_db(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, Seeded, Database]]:
     path = tmp_path / "browser.sqlite3"
     shutil.copy(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
-    now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    now = NOW
     seeded = seed_shop(db, now, domain="garden-shop")
     create_merchant_user(db, seeded.shop_id, "merchant@example.com", "browser-password")
     server = make_server("127.0.0.1", 0, make_app(db, Clock(now)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", seeded
+        yield f"http://127.0.0.1:{server.server_port}", seeded, db
     finally:
         server.shutdown()
         thread.join(5)
         db.dispose()
+
+
+@pytest.fixture
+def live(live_db: tuple[str, Seeded, Database]) -> tuple[str, Seeded]:
+    return live_db[0], live_db[1]
 
 
 @pytest.fixture
@@ -153,3 +162,44 @@ def test_merchant_journey_and_shopper_page_in_a_browser(page: Any, live: tuple[s
     page.click("text=Search")
     expect(page.locator("#items li")).to_have_count(1)
     shot(page, "09-shopper-page")
+
+
+def test_an_invited_user_sets_a_password_and_signs_in_in_a_browser(
+        page: Any, live_db: tuple[str, Seeded, Database], smtp_sink: SmtpSink) -> None:
+    from playwright.sync_api import expect
+
+    base, seeded, db = live_db
+    page.goto(f"{base}/merchant/login")
+    page.fill("#f-email", "merchant@example.com")
+    page.fill("#f-password", "browser-password")
+    page.click("button[type=submit]")
+    page.click("text=Settings")
+    page.click("#users-link")
+    page.fill("#invite #f-email", "helper@garden.example")
+    page.click("text=Send the invitation")
+    expect(page.locator(".flash")).to_contain_text("invitation sent to helper@garden.example")
+    expect(page.locator("#users")).to_contain_text("helper@garden.example invited")
+    shot(page, "10-user-invited")
+
+    # The outbox sends the invitation through SMTP; the link comes out of the sink.
+    deliver_mail(db, seeded.shop_id, smtp_sink, NOW)
+    [mail] = [m for m in smtp_sink.messages if m["To"] == "helper@garden.example"]
+    body = mail.get_body(("plain",))
+    assert body is not None
+    found = re.search(r"http://pages\.test(/merchant/password/\S+)", body.get_content())
+    assert found, body.get_content()
+
+    page.click("text=Sign out")
+    page.goto(f"{base}{found.group(1)}")
+    expect(page.locator("#account-email")).to_have_text("helper@garden.example")
+    page.fill("#f-password", "helper-password-1")
+    page.fill("#f-confirm_password", "helper-password-1")
+    shot(page, "11-set-password")
+    page.click("text=Set the password")
+    expect(page.locator(".flash")).to_contain_text("your password is set")
+    expect(page.locator("#f-email")).to_have_value("helper@garden.example")
+    page.fill("#f-password", "helper-password-1")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    expect(page.locator("header.top")).to_contain_text("helper@garden.example")
+    shot(page, "12-signed-in-as-invited-user")

@@ -11,6 +11,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from adapters.mail.sink import SmtpSink
+from adapters.mail.smtp import SmtpMailer
+from bootstrap.dispatch import build_dispatcher_factory
 from connector.config import Settings
 from connector.db.engine import Database
 from connector.db.models import PurchaseOrder, Shop, Supplier, SupplierItem, Variant
@@ -18,6 +21,7 @@ from connector.db.uow import UnitOfWork
 from connector.domain.records import OrderLineRecord, OrderRecord, OrderState
 from connector.services.consolidation import consolidate_backorders
 from connector.services.orders import record_order
+from connector.services.outbox import DeliveryReport, deliver_due
 from connector.web import create_app
 from connector.web.pages import register_pages
 
@@ -34,9 +38,12 @@ class Clock:
         return self.now
 
 
+SETTINGS = Settings(secret_key="test-secret-key", demo=True, app_url="http://pages.test")
+
+
 def make_app(db: Database, clock: Callable[[], datetime] | None = None) -> Flask:
     """What ``create_app`` will do once it calls ``register_pages`` itself."""
-    app = create_app(Settings(secret_key="test-secret-key", demo=True), db, **({"clock": clock} if clock else {}))
+    app = create_app(SETTINGS, db, **({"clock": clock} if clock else {}))
     register_pages(app)
     app.config["TESTING"] = True
     return app
@@ -104,3 +111,9 @@ def sign_in(client: FlaskClient, email: str, password: str, **extra: Any) -> Any
 
 def post(client: FlaskClient, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
     return client.post(url, data={"csrf_token": csrf(client), **(data or {})}, **kw)
+
+
+def deliver_mail(db: Database, shop_id: int, sink: SmtpSink, now: datetime) -> DeliveryReport:
+    """Run the shop's outbox through the real dispatcher and SMTP mailer into ``sink``."""
+    factory = build_dispatcher_factory(db, SETTINGS, lambda _: None, SmtpMailer(sink.url), clock=lambda: now)
+    return deliver_due(db, shop_id, factory(shop_id), now)

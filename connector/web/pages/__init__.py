@@ -25,12 +25,15 @@ from connector.web.pages.common import (
     money,
     session_token_from_request,
 )
+from connector.web.pages.flashes import carry_flashes_in_url, page_messages
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/pages-static")
 storefront = Blueprint("storefront", __name__, template_folder="templates")
 
-PUBLIC_ENDPOINTS = {"pages.login", "pages.static"}
+pages.after_request(carry_flashes_in_url)
+
+PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "pages.password_forgot", "pages.password_set"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ def _require_sign_in() -> Any:
         session.pop("shop_id", None)
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
     g.shop_id = user.shop_id
+    g.user_id = user.user_id
     g.user_email = user.email
     return None
 
@@ -118,7 +122,16 @@ def register_pages(app: Flask) -> None:
     if "pages" in app.blueprints:
         return
     # Import the views so their routes attach to the blueprints.
-    from connector.web.pages import auth, dashboard, dropship, purchase_orders, settings, shopper, suppliers  # noqa: F401
+    from connector.web.pages import (  # noqa: F401
+        auth,
+        dashboard,
+        dropship,
+        purchase_orders,
+        settings,
+        shopper,
+        suppliers,
+        users,
+    )
 
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -129,4 +142,5 @@ def register_pages(app: Flask) -> None:
     app.register_blueprint(storefront)
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["page_messages"] = page_messages
     app.jinja_env.filters["money"] = money

@@ -1,13 +1,14 @@
-"""The dashboard and the worklist (with its CSV export)."""
+"""The dashboard (with its "Needs you" tasks) and the worklist (with its CSV export)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, g, redirect, render_template, request, url_for
 
 from connector.services.dashboard_queries import dashboard as dashboard_model
 from connector.services.merchant_pages import list_suppliers
+from connector.services.task_queries import mark_task_done, open_tasks
 from connector.services.worklist_queries import WorklistFilters, worklist_csv
 from connector.services.worklist_queries import worklist as worklist_model
 from connector.web.pages import pages
@@ -18,12 +19,22 @@ from connector.web.pages.common import Form, get_db, shop_id, utcnow
 @pages.get("/")
 def dashboard() -> Any:
     data = dashboard_model(get_db(), shop_id(), utcnow())
+    tasks, open_count = open_tasks(get_db(), shop_id())
     return render_template(
         "pages/dashboard.html",
         d=data,
+        tasks=tasks,
+        open_tasks=open_count,
         backlog_chart=line_chart(data.backlog, "Open backorder lines, last 30 days"),
         accuracy_chart=bar_chart(data.accuracy, "Lines covered against the promised date"),
     )
+
+
+@pages.post("/tasks/<int:task_id>/done")
+def task_done(task_id: int) -> Any:
+    mark_task_done(get_db(), shop_id(), task_id, str(g.get("user_email") or ""), utcnow())
+    flash("task done: it no longer shows", "ok")
+    return redirect(url_for("pages.dashboard") + "#tasks")
 
 
 def _filters(form: Form, supplier_ids: set[int]) -> WorklistFilters:
