@@ -172,7 +172,8 @@ def build_runtime(settings: Settings, *, shopify_base_url_for: Callable[[str], s
     auth: ShopifyAuth | None = None
     if settings.shopify_api_key and settings.shopify_api_secret:
         shopify = ShopifyGateway(settings.shopify_api_key, settings.shopify_api_secret, settings.shopify_api_version,
-                                 shopify_base_url_for, max_bytes=settings.webhook_max_bytes)
+                                 shopify_base_url_for, max_bytes=settings.webhook_max_bytes,
+                                 bulk_backfill_orders=settings.shopify_bulk_backfill_orders)
         auth = ShopifyAuth(settings.shopify_api_key, settings.shopify_api_secret, settings.shopify_api_version,
                            shopify_base_url_for)
     else:

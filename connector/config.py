@@ -30,6 +30,8 @@ class Settings:
     shopify_api_key: str = ""
     shopify_api_secret: str = ""
     shopify_api_version: str = "2026-04"
+    # A first pull of a Shopify shop with more orders than this uses a bulk operation, not paging.
+    shopify_bulk_backfill_orders: int = 2000
     shopify_scopes: tuple[str, ...] = (
         "read_orders",
         "write_orders",
@@ -48,6 +50,12 @@ class Settings:
     sqlite_busy_timeout_ms: int = 30_000
     log_level: str = "INFO"
     demo: bool = False
+    # Delivery attempts before an outbox message is dead: 14 with the 30 s doubling backoff
+    # (6 h cap, equal jitter) keeps a message waiting 13 to 26 hours through a store outage.
+    outbox_max_attempts: int = 14
+    # JSON API requests per token and minute, counted in the database so every worker shares them.
+    api_read_limit_per_minute: int = 120
+    api_write_limit_per_minute: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +74,7 @@ _ENV_KEYS = {
     "shopify_api_key": "SHOPIFY_API_KEY",
     "shopify_api_secret": "SHOPIFY_API_SECRET",
     "shopify_api_version": "SHOPIFY_API_VERSION",
+    "shopify_bulk_backfill_orders": "SHOPIFY_BULK_BACKFILL_ORDERS",
     "shopify_scopes": "SHOPIFY_SCOPES",
     "webhook_max_bytes": "WEBHOOK_MAX_BYTES",
     "smtp_url": "SMTP_URL",
@@ -76,6 +85,9 @@ _ENV_KEYS = {
     "sqlite_busy_timeout_ms": "SQLITE_BUSY_TIMEOUT_MS",
     "log_level": "LOG_LEVEL",
     "demo": "DEMO",
+    "outbox_max_attempts": "OUTBOX_MAX_ATTEMPTS",
+    "api_read_limit_per_minute": "API_READ_LIMIT_PER_MINUTE",
+    "api_write_limit_per_minute": "API_WRITE_LIMIT_PER_MINUTE",
 }
 
 
@@ -136,4 +148,8 @@ def load_settings(
         settings = replace(settings, secret_key="demo-secret-key-not-for-production")
     if settings.job_backend not in {"embedded", "celery"}:
         raise ConfigError("JOB_BACKEND must be 'embedded' or 'celery'", variable="JOB_BACKEND")
+    for name in ("outbox_max_attempts", "api_read_limit_per_minute", "api_write_limit_per_minute",
+                 "shopify_bulk_backfill_orders"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{_ENV_KEYS[name]} must be at least 1", variable=_ENV_KEYS[name])
     return settings

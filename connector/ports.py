@@ -93,6 +93,9 @@ class VerifiedDelivery:
     resource_id: str | None = None
     resource_updated_at: datetime | None = None
     ping: bool = False  # WooCommerce's unsigned creation ping: answer 200, store nothing
+    # The signed body, when ``payload`` is exactly its JSON: stored as received, which spares
+    # re-serialising a 10 KB order on every delivery. None when the gateway adjusted the payload.
+    raw_body: bytes | None = None
 
 
 class PlatformGateway(Protocol):

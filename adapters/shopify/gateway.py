@@ -25,7 +25,7 @@ from adapters.shopify.client import (
     sanitize_shop_domain,
     validate_oauth_query,
 )
-from adapters.shopify.storefront import ShopifyStorefront
+from adapters.shopify.storefront import DEFAULT_BULK_BACKFILL_ORDERS, ShopifyStorefront
 from adapters.shopify.webhooks import (
     MalformedDelivery,
     _header,
@@ -99,6 +99,7 @@ class ShopifyGateway(_BaseUrls):
         timeout: float = 10,
         clock: Callable[[], datetime] = _utcnow,
         client_options: Mapping[str, Any] | None = None,
+        bulk_backfill_orders: int = DEFAULT_BULK_BACKFILL_ORDERS,
     ) -> None:
         super().__init__(base_url_for)
         if not api_secret:
@@ -110,6 +111,7 @@ class ShopifyGateway(_BaseUrls):
         self._timeout = timeout
         self._clock = clock
         self._client_options = dict(client_options or {})
+        self._bulk_backfill_orders = bulk_backfill_orders
         self._http = requests.Session()
 
     # -- PlatformGateway ------------------------------------------------------------------------
@@ -137,6 +139,7 @@ class ShopifyGateway(_BaseUrls):
             payload=d.payload,
             resource_id=resource_id,
             resource_updated_at=updated_at,
+            raw_body=raw_body,  # the payload is this body's JSON, unchanged
         )
 
     def translate(self, topic: str, payload: dict[str, Any]) -> list[object]:
@@ -188,7 +191,7 @@ class ShopifyGateway(_BaseUrls):
                                base_url=self.base_url(domain), on_unauthorized=on_unauthorized,
                                timeout=self._timeout, **self._client_options)
         holder["client"] = client
-        return ShopifyStorefront(client)
+        return ShopifyStorefront(client, bulk_threshold=self._bulk_backfill_orders)
 
     def refresh_if_due(self, db: Database, shop_id: int, within: timedelta = timedelta(minutes=15)) -> bool:
         """The ``refresh_tokens`` job: renew an expiring token before it runs out; True when renewed.

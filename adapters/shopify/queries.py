@@ -329,10 +329,41 @@ query OrderRefunds($id: ID!) {
 }
 """
 
+# What Shopify proposes to give back for some units (Shopify's documented refund flow: ask, then
+# refund with its suggested transactions). ``suggestFullRefund: false``: the units' price, not
+# the whole order. order 1 + suggestedRefund 1 + 3 money bags × 2 + refundLineItems (a list,
+#   1 + lineItem 1) + suggestedTransactions (a list, 1 + 2 money bags × 2 + parentTransaction 1)
+#   = 16 points.
+SUGGESTED_REFUND = """
+query SuggestedRefund($id: ID!, $refundLineItems: [RefundLineItemInput!]) {
+  order(id: $id) {
+    id
+    suggestedRefund(refundLineItems: $refundLineItems, suggestFullRefund: false) {
+      amountSet { shopMoney { amount currencyCode } }
+      subtotalSet { shopMoney { amount currencyCode } }
+      totalTaxSet { shopMoney { amount currencyCode } }
+      refundLineItems { quantity lineItem { id } }
+      suggestedTransactions {
+        kind
+        gateway
+        amountSet { shopMoney { amount currencyCode } }
+        maximumRefundableSet { shopMoney { amount currencyCode } }
+        parentTransaction { id kind }
+      }
+    }
+  }
+}
+"""
+
 REFUND_CREATE = """
 mutation RefundCreate($input: RefundInput!) {
   refundCreate(input: $input) {
-    refund { id note totalRefundedSet { shopMoney { amount currencyCode } } }
+    refund {
+      id
+      note
+      totalRefundedSet { shopMoney { amount currencyCode } }
+      transactions(first: 10) { nodes { id kind status gateway amountSet { shopMoney { amount } } } }
+    }
     userErrors { field message }
   }
 }
@@ -359,6 +390,44 @@ query CurrentBulkOperation {
     partialDataUrl
     createdAt
     completedAt
+  }
+}
+"""
+
+# ordersCount is capped by ``limit`` (Shopify's default is 10,000): enough to decide between
+# paging and a bulk operation. A handful of points.
+ORDERS_COUNT = """
+query OrdersCount($query: String, $limit: Int) {
+  ordersCount(query: $query, limit: $limit) { count precision }
+}
+"""
+
+SHOP_TIMEZONE = """
+query ShopTimezone {
+  shop { id ianaTimezone }
+}
+"""
+
+# One item: item 1 + inventoryLevels(first: 10): 2 + 10 × (level 1 + location 1 + quantities 3)
+#   = 53 points.  inventoryItems(first: N): 2 + 53 N ≤ 1,000 → N = 18 (956 points).
+INVENTORY_ITEMS_PAGE_SIZE = 18
+
+INVENTORY_ITEMS_LEVELS_PAGE = """
+query InventoryItemsLevelsPage($first: Int!, $after: String, $query: String) {
+  inventoryItems(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      updatedAt
+      inventoryLevels(first: 10) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          updatedAt
+          location { id }
+          quantities(names: ["available", "on_hand", "incoming"]) { name quantity }
+        }
+      }
+    }
   }
 }
 """

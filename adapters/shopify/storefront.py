@@ -40,6 +40,9 @@ WEBHOOK_TOPICS = (
     "BULK_OPERATIONS_FINISH",
 )
 _BULK_FAILED = {"FAILED", "CANCELED", "CANCELING", "EXPIRED"}
+# A first pull of a shop with more orders than this goes through a bulk operation: paging stops at
+# 25,000 objects and costs a query per 18 orders, a bulk query costs one request and no points.
+DEFAULT_BULK_BACKFILL_ORDERS = 2000
 
 
 def to_gid(kind: str, external_id: str) -> str:
@@ -66,8 +69,10 @@ class ShopifyStorefront:
         bulk_timeout: float = 6 * 3600,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        bulk_threshold: int = DEFAULT_BULK_BACKFILL_ORDERS,
     ) -> None:
         self.client = client
+        self.bulk_threshold = bulk_threshold
         self._bulk_poll_interval = bulk_poll_interval
         self._bulk_timeout = bulk_timeout
         self._sleep = sleep
@@ -97,10 +102,30 @@ class ShopifyStorefront:
         bound would lose an order updated in the same second as the cursor. The caller sees such
         an order again and ignores it because its ``updated_at`` did not move.
         """
+        if updated_after is None and self.count_orders(self.bulk_threshold + 1) > self.bulk_threshold:
+            log.info("%s: first pull of a big shop, through a bulk operation", self.client.shop_domain)
+            yield from self.bulk_backfill_orders(None)
+            return
         search = f"updated_at:>='{_search_time(updated_after)}'" if updated_after else None
         variables = {"first": queries.ORDERS_PAGE_SIZE, "query": search}
         for node in self._pages(queries.ORDERS_PAGE, variables, "orders"):
             yield mapping.order_from_graphql(self._complete_line_items(node))
+
+    def count_orders(self, limit: int) -> int:
+        """The shop's order count, counted up to ``limit`` (enough to choose paging or bulk)."""
+        data = self.client.execute(queries.ORDERS_COUNT, {"query": None, "limit": limit})
+        counted = data.get("ordersCount") or {}
+        try:
+            return int(counted.get("count") or 0)
+        except (TypeError, ValueError) as exc:
+            raise PlatformError("ordersCount is not a number", field="ordersCount") from exc
+
+    def shop_timezone(self) -> str:
+        """The shop's IANA time zone as set in the Shopify admin (e.g. ``Europe/Paris``)."""
+        zone = (self.client.execute(queries.SHOP_TIMEZONE).get("shop") or {}).get("ianaTimezone")
+        if not isinstance(zone, str) or not zone:
+            raise PlatformError("shop without ianaTimezone", field="shop.ianaTimezone")
+        return zone
 
     def _complete_line_items(self, node: dict[str, Any]) -> dict[str, Any]:
         """Fetch the rest of an order's lines when it has more than fit in the page query."""
@@ -123,7 +148,14 @@ class ShopifyStorefront:
 
     def fetch_products(self) -> Iterator[ProductRecord]:
         """Every product with all its variants (the ``connector.ports.Storefront`` read)."""
-        variables = {"first": queries.PRODUCTS_PAGE_SIZE, "query": None}
+        return self.fetch_products_since(None)
+
+    def fetch_products_since(self, updated_after: datetime | None) -> Iterator[ProductRecord]:
+        """Products updated at or after ``updated_after`` (inclusive, as for orders), all when None.
+
+        A variant edit moves its product's ``updated_at``, so the product search finds it."""
+        search = f"updated_at:>='{_search_time(updated_after)}'" if updated_after else None
+        variables = {"first": queries.PRODUCTS_PAGE_SIZE, "query": search}
         for node in self._pages(queries.PRODUCTS_PAGE, variables, "products"):
             yield mapping.product_from_graphql(self._complete_variants(node))
 
@@ -159,6 +191,19 @@ class ShopifyStorefront:
             levels = item.get("inventoryLevels") or {}
             page = levels.get("pageInfo") or {}
             if page.get("hasNextPage"):  # stocked at more locations than one page query carries
+                yield from self._more_levels(item, page.get("endCursor"))
+
+    def fetch_inventory_levels_since(self, updated_after: datetime | None) -> Iterator[InventoryLevelRecord]:
+        """Levels of the inventory items updated at or after ``updated_after`` (every level when None)."""
+        if updated_after is None:
+            yield from self.fetch_inventory_levels()
+            return
+        variables = {"first": queries.INVENTORY_ITEMS_PAGE_SIZE,
+                     "query": f"updated_at:>='{_search_time(updated_after)}'"}
+        for item in self._pages(queries.INVENTORY_ITEMS_LEVELS_PAGE, variables, "inventoryItems"):
+            yield from mapping.inventory_levels_from_variant_node({"inventoryItem": item})
+            page = (item.get("inventoryLevels") or {}).get("pageInfo") or {}
+            if page.get("hasNextPage"):
                 yield from self._more_levels(item, page.get("endCursor"))
 
     def _more_levels(self, item: dict[str, Any], after: str | None) -> Iterator[InventoryLevelRecord]:
@@ -283,9 +328,13 @@ class ShopifyStorefront:
 
         Shopify 2025-01 has no idempotency key on ``refundCreate``, so ``reference`` (the outbox
         key) goes into the refund's note and a refund already carrying it means done: a retry
-        after a lost answer does not refund twice. The refund has no ``transactions``: Shopify
-        then records the cancelled items and the merchant's payment settings decide how the money
-        goes back (the dashboard task says so).
+        after a lost answer does not refund twice.
+
+        Money only goes back through a refund's ``transactions`` (without them Shopify records the
+        cancelled items and returns nothing), so Shopify's documented flow is followed: ask the
+        order's ``suggestedRefund`` for these units, then ``refundCreate`` with the transactions
+        it suggests (parent payment, gateway, amount, kind REFUND). An order with nothing left to
+        refund (unpaid, or already refunded by hand) gets the units cancelled and no money moves.
         """
         wanted = {line: int(units) for line, units in quantities.items() if int(units) > 0}
         if not wanted:
@@ -298,16 +347,33 @@ class ShopifyStorefront:
         if any(marker in str(refund.get("note") or "") for refund in order.get("refunds") or []):
             log.info("order %s: refund %s already on the store", order_external_id, reference)
             return
+        refund_lines = [
+            {"lineItemId": to_gid("LineItem", line), "quantity": units, "restockType": "CANCEL"}
+            for line, units in sorted(wanted.items())
+        ]
         refund_input = {
             "orderId": owner,
             "note": f"{reason} {marker}",
             "notify": True,
-            "refundLineItems": [
-                {"lineItemId": to_gid("LineItem", line), "quantity": units, "restockType": "CANCEL"}
-                for line, units in sorted(wanted.items())
-            ],
+            "refundLineItems": refund_lines,
+            "transactions": self._suggested_transactions(owner, refund_lines),
         }
         raise_user_errors(self.client.execute(queries.REFUND_CREATE, {"input": refund_input}), "refundCreate")
+
+    def _suggested_transactions(self, owner: str, refund_lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The REFUND transactions Shopify suggests for ``refund_lines`` (``OrderTransactionInput``)."""
+        data = self.client.execute(queries.SUGGESTED_REFUND, {"id": owner, "refundLineItems": refund_lines})
+        suggested = ((data.get("order") or {}).get("suggestedRefund")) or {}
+        out = []
+        for i, tx in enumerate(suggested.get("suggestedTransactions") or []):
+            amount = ((tx.get("amountSet") or {}).get("shopMoney") or {}).get("amount")
+            parent = (tx.get("parentTransaction") or {}).get("id")
+            if not amount or not parent or not tx.get("gateway"):
+                raise PlatformError(f"suggestedTransactions[{i}] without amount, parent or gateway",
+                                    field=f"suggestedRefund.suggestedTransactions[{i}]")
+            out.append({"orderId": owner, "parentId": parent, "gateway": tx["gateway"], "amount": amount,
+                        "kind": "REFUND"})
+        return out
 
     def create_fulfillment(
         self,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -120,6 +121,36 @@ def save_credentials(db: Database, shop_id: int, credentials: dict[str, Any]) ->
             raise NotFound(f"shop {shop_id} not found", id=shop_id)
         shop.credentials = dict(credentials)
         uow.commit()
+
+
+PLATFORM_TIMEZONE = "platform_timezone"  # settings key: the zone last taken from the platform
+DEFAULT_TIMEZONE = "UTC"  # Shop.timezone before anyone set it
+
+
+def adopt_platform_timezone(db: Database, shop_id: int, zone: str) -> bool:
+    """Set ``Shop.timezone`` to the platform's zone unless the merchant chose another; True if set.
+
+    The settings page writes ``Shop.timezone`` directly, so a merchant's choice shows as a zone
+    different from the one last taken from the platform (remembered in the settings under
+    ``platform_timezone``). A zone Python does not know is ignored (and logged): dates computed
+    in a wrong zone are worse than in the previous one.
+    """
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("shop %s: the platform's time zone %r is not an IANA zone; kept the current one", shop_id, zone)
+        return False
+    with UnitOfWork(db, shop_id) as uow:
+        shop = uow.shop()
+        settings = dict(shop.settings or {})
+        taken = settings.get(PLATFORM_TIMEZONE)
+        untouched = shop.timezone == (taken if taken is not None else DEFAULT_TIMEZONE) or not shop.timezone
+        if not untouched or (shop.timezone == zone and taken == zone):
+            return False
+        shop.timezone = zone
+        shop.settings = {**settings, PLATFORM_TIMEZONE: zone}  # a new dict: JSON is not mutation-tracked
+        uow.commit()
+        return True
 
 
 def mark_needs_reauth(db: Database, shop_id: int, now: datetime, reason: str = "") -> None:

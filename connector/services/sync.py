@@ -11,6 +11,10 @@ together with the cursor, so a pull that breaks off resumes where it stopped. A 
 ``updated_at`` equals what we hold is skipped (the webhook already brought it); an older one is
 stale and ignored by the ingest services.
 
+Products and inventory levels are incremental too when the storefront can search them by
+``updated_at`` (:class:`IncrementalCatalogue`; Shopify can, WooCommerce is read in full), with a
+full re-read at most once a day (``FULL_PASS_EVERY``, see there for why).
+
 An uninstall may land in the middle of a pull (``app/uninstalled`` arrives on another thread or
 process). The pull re-reads the shop's status between the storefront's page requests and inside
 every batch's transaction, so it stops before the next request and commits nothing after the
@@ -24,9 +28,9 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 
@@ -34,9 +38,9 @@ from connector.db.engine import Database
 from connector.db.models import Location, SalesOrder, Shop, StockLevel, SyncCursor, Variant
 from connector.db.uow import UnitOfWork
 from connector.domain.records import InventoryLevelRecord, OrderRecord, ProductRecord
-from connector.errors import AuthError, NotFound
+from connector.errors import AuthError, ConnectorError, NotFound
 from connector.ports import Storefront
-from connector.services import events
+from connector.services import events, shops
 from connector.services.catalog import apply_inventory_level, upsert_variant
 from connector.services.etas import recompute_etas
 from connector.services.events import Changes
@@ -48,7 +52,30 @@ log = logging.getLogger(__name__)
 BATCH = 100
 INSTALLED, UNINSTALLED = "installed", "uninstalled"
 STATUS_EVERY = 0.02  # seconds between two reads of the shop's status during a pull
+# Incremental reads cannot see everything: a deleted product or variant never matches an
+# ``updated_at`` search, Shopify does not document that a stock change moves the inventory item's
+# ``updated_at`` (the levels search goes through items), and a record written in the second of
+# the cursor by a clock a little behind can slip past it. Webhooks cover most of that; a full
+# re-read once a day bounds how long anything they miss can stay wrong, at one day's cost.
+FULL_PASS_EVERY = timedelta(days=1)
+FULL_PASS = "catalogue_full_pass"  # SyncCursor resource: when the last full re-read finished
 T = TypeVar("T")
+
+
+@runtime_checkable
+class IncrementalCatalogue(Protocol):
+    """A storefront that can read products and stock changed since a moment (None: everything)."""
+
+    def fetch_products_since(self, updated_after: datetime | None) -> Iterator[ProductRecord]: ...
+
+    def fetch_inventory_levels_since(self, updated_after: datetime | None) -> Iterator[InventoryLevelRecord]: ...
+
+
+@runtime_checkable
+class KnowsTimezone(Protocol):
+    """A storefront that can say the shop's time zone as set on the platform (IANA name)."""
+
+    def shop_timezone(self) -> str: ...
 
 
 @dataclass
@@ -64,6 +91,7 @@ class PullReport:
     orders: ResourceReport = field(default_factory=ResourceReport)
     inventory_levels: ResourceReport = field(default_factory=ResourceReport)
     skipped: str | None = None  # why nothing was pulled (shop not installed)
+    full_catalogue: bool = True  # products and levels re-read in full (False: only what changed)
 
 
 class ShopLeft(Exception):
@@ -226,8 +254,39 @@ def _apply_levels(db: Database, shop_id: int, levels: Iterable[InventoryLevelRec
             uow.commit()
 
 
+def _record_full_pass(db: Database, shop_id: int, now: datetime) -> None:
+    """Remember when the last full re-read finished (only after it did: a broken one is redone)."""
+    with UnitOfWork(db, shop_id) as uow:
+        _installed_shop(uow)
+        row = uow.find(SyncCursor, resource=FULL_PASS)
+        if row is None:
+            row = uow.add(SyncCursor(resource=FULL_PASS, cursor=None, updated_at=now))
+        row.cursor = now.isoformat()
+        row.updated_at = now
+        uow.commit()
+
+
+def _adopt_timezone(db: Database, shop_id: int, storefront: Storefront) -> None:
+    """Take the shop's time zone from the platform (schedules and dates follow it) unless the
+    merchant chose another on the settings page. A refused token stops the pull as any request
+    would (AuthError); any other failure to read the zone is logged and the pull goes on."""
+    if not isinstance(storefront, KnowsTimezone):
+        return
+    try:
+        zone = storefront.shop_timezone()
+    except AuthError:
+        raise
+    except ConnectorError as exc:
+        log.warning("shop %s: could not read its time zone: %s", shop_id, exc)
+        return
+    shops.adopt_platform_timezone(db, shop_id, zone)
+
+
 def pull_store(db: Database, shop_id: int, storefront: Storefront, now: datetime) -> PullReport:
     """Pull products, orders updated since the cursor, and inventory levels into the engine.
+
+    Products and levels are read since their cursors when the storefront allows it, in full on
+    the first pull and then once every ``FULL_PASS_EVERY``; the shop's time zone is read first.
 
     Platform errors (``PlatformError``/``AuthError``) propagate: what was committed before the
     failure stays, and the next pull resumes from the cursors.
@@ -242,14 +301,28 @@ def pull_store(db: Database, shop_id: int, storefront: Storefront, now: datetime
     if status != INSTALLED:
         report.skipped = f"shop is {status}"
         return report
+    last_full = read_cursor(db, shop_id, FULL_PASS)
+    catalogue = storefront if isinstance(storefront, IncrementalCatalogue) else None
+    if last_full is None or now - last_full >= FULL_PASS_EVERY:
+        catalogue = None  # the daily full re-read
+    report.full_catalogue = catalogue is None
     try:
-        _apply_products(db, shop_id, _while_installed(db, shop_id, storefront.fetch_products()), now,
-                        report.products)
+        _adopt_timezone(db, shop_id, storefront)
+        if catalogue is not None:
+            products = catalogue.fetch_products_since(read_cursor(db, shop_id, "products"))
+        else:
+            products = storefront.fetch_products()
+        _apply_products(db, shop_id, _while_installed(db, shop_id, products), now, report.products)
         since = read_cursor(db, shop_id, "orders")
         _apply_orders(db, shop_id, _while_installed(db, shop_id, storefront.fetch_orders_since(since)), now,
                       report.orders)
-        _apply_levels(db, shop_id, _while_installed(db, shop_id, storefront.fetch_inventory_levels()), now,
-                      report.inventory_levels)
+        if catalogue is not None:
+            levels = catalogue.fetch_inventory_levels_since(read_cursor(db, shop_id, "inventory_levels"))
+        else:
+            levels = storefront.fetch_inventory_levels()
+        _apply_levels(db, shop_id, _while_installed(db, shop_id, levels), now, report.inventory_levels)
+        if report.full_catalogue:
+            _record_full_pass(db, shop_id, now)
     except ShopLeft as exc:
         report.skipped = f"shop was {exc.status} during the pull"
     except AuthError:

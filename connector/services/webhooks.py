@@ -101,6 +101,15 @@ _INSERT_EVENT = text(
 ).bindparams(bindparam("resource_updated_at", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime()))
 
 
+def _payload_text(delivery: VerifiedDelivery) -> str:
+    if delivery.raw_body is not None:
+        try:
+            return delivery.raw_body.decode("utf-8")
+        except UnicodeDecodeError:  # JSON may come as UTF-16/32; json.loads accepted it
+            pass
+    return json.dumps(delivery.payload)
+
+
 def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: datetime) -> bool:
     """Store a verified delivery; False when the same event id was already stored.
 
@@ -114,7 +123,7 @@ def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: 
         "event_id": delivery.event_id,
         "resource_id": delivery.resource_id,
         "resource_updated_at": delivery.resource_updated_at,
-        "payload": json.dumps(delivery.payload),
+        "payload": _payload_text(delivery),
         "received_at": now,
         "status": "pending",
     }

@@ -76,6 +76,35 @@ class ShopAdmin:
         self._emit(s, "PRODUCTS_CREATE", payload)
         return product
 
+    def update_variant(
+        self,
+        sku: str,
+        *,
+        price: int | None = None,
+        title: str | None = None,
+        inventory_policy: str | None = None,
+        shop: str | None = None,
+    ) -> Variant:
+        """A merchant's edit in the admin: the variant and its product get a new ``updated_at``
+        (Shopify moves the product's too) and products/update goes out."""
+        with self.lock:
+            s = self.shop(shop)
+            v = s.variant_by_sku(sku)
+            if v is None:
+                raise KeyError(sku)
+            if price is not None:
+                v.price_cents = price
+            if title is not None:
+                v.title = title
+            if inventory_policy is not None:
+                v.inventory_policy = inventory_policy
+            product = s.product_of(v)
+            v.updated_at = self._tick(max(v.updated_at, product.updated_at))
+            product.updated_at = v.updated_at
+            payload = store.rest_product(s, product)
+        self._emit(s, "PRODUCTS_UPDATE", payload)
+        return v
+
     def set_inventory(
         self,
         sku: str,
@@ -184,6 +213,9 @@ class ShopAdmin:
             order.created_at = order.updated_at = self._tick(
                 max((o.updated_at for o in s.orders.values()), default=store.utcnow() - timedelta(seconds=1))
             )
+            total = sum(li.price_cents * li.quantity for li in items)
+            if financial_status == "paid" and total > 0:  # the payment a refund goes back to
+                order.transactions.append(store.Transaction(store.next_id(), "SALE", total))
             s.next_order_number += 1
             s.orders[order.id] = order
             payload = store.rest_order(s, order)

@@ -100,7 +100,22 @@ def connection(
     }
 
 
-def _search_filter(query: str | None) -> Callable[[Order], bool]:
+class _Dated:
+    """The two dates a search filter reads, for things that have no dataclass of their own."""
+
+    def __init__(self, updated_at: datetime, created_at: datetime) -> None:
+        self.updated_at = updated_at
+        self.created_at = created_at
+
+
+def item_updated_at(shop: Shop, v: Variant) -> datetime:
+    """An inventory item's ``updatedAt``: the sandbox moves it with its variant and its levels
+    (an assumption: Shopify does not document which quantity changes touch the item)."""
+    stamps = [lv.updated_at for (item, _), lv in shop.levels.items() if item == v.inventory_item_id]
+    return max([v.updated_at, *stamps])
+
+
+def _search_filter(query: str | None) -> Callable[[Any], bool]:
     if not query:
         return lambda o: True
     tests = []
@@ -202,6 +217,7 @@ class Views:
             "id": gid("InventoryItem", v.inventory_item_id),
             "sku": v.sku,
             "tracked": v.tracked,
+            "updatedAt": iso(item_updated_at(self.shop, v)),
             "inventoryLevels": lambda info, first=None, after=None, **kw: connection(
                 levels, self.level, first, after, self.bulk, kw.get("last")
             ),
@@ -291,6 +307,67 @@ class Views:
                 [o], self.fulfillment_order, first, after, self.bulk, kw.get("last")
             ),
             "refunds": lambda info, first=None: [self.refund(o, r) for r in o.refunds[:first]],
+            "totalRefundedSet": self.money_bag(o.refunded_cents),
+            "transactions": lambda info, first=None, **kw: [self.transaction(o, t) for t in o.transactions[:first]],
+            "suggestedRefund": lambda info, refundLineItems=None, suggestFullRefund=None, **kw: (  # noqa: N803
+                self.suggested_refund(o, refundLineItems or [], bool(suggestFullRefund))
+            ),
+        }
+
+    def transaction(self, o: Order, t: store.Transaction) -> dict[str, Any]:
+        parent = next((p for p in o.transactions if p.id == t.parent_id), None)
+        return {
+            "__typename": "OrderTransaction",
+            "id": gid("OrderTransaction", t.id),
+            "kind": t.kind,
+            "status": t.status,
+            "gateway": t.gateway,
+            "amountSet": self.money_bag(t.amount_cents),
+            "createdAt": iso(t.created_at),
+            "parentTransaction": (lambda info: self.transaction(o, parent)) if parent else None,
+        }
+
+    def suggested_refund(self, o: Order, items: list[dict[str, Any]], full: bool) -> dict[str, Any]:
+        """What Shopify proposes to give back for ``items``: line price × units (no taxes, no
+        discounts, no shipping in the sandbox), spread over the order's payments, largest first."""
+        lines = {li.id: li for li in o.line_items}
+        chosen = []
+        for item in items:
+            parsed = parse_gid(item.get("lineItemId"))
+            li = lines.get(parsed[1]) if parsed and parsed[0] == "LineItem" else None
+            if li is None:
+                raise GraphQLError(f"Line item {item.get('lineItemId')} does not exist on this order.")
+            units = min(int(item.get("quantity") or 0), li.current)
+            if units > 0:
+                chosen.append((li, units, item.get("restockType") or "NO_RESTOCK"))
+        subtotal = sum(li.price_cents * units for li, units, _ in chosen)
+        parents = [t for t in o.transactions if t.kind in ("SALE", "CAPTURE") and t.status == "SUCCESS"]
+        refundable = sum(o.refundable_cents(t) for t in parents)
+        wanted = min(refundable if full else subtotal, refundable)
+        suggested = []
+        for parent in sorted(parents, key=lambda t: -o.refundable_cents(t)):
+            take = min(wanted, o.refundable_cents(parent))
+            if take <= 0:
+                continue
+            wanted -= take
+            suggested.append({
+                "kind": "SUGGESTED_REFUND",
+                "gateway": parent.gateway,
+                "amountSet": self.money_bag(take),
+                "maximumRefundableSet": self.money_bag(o.refundable_cents(parent)),
+                "parentTransaction": self.transaction(o, parent),
+            })
+        amount = sum(int(round(float(t["amountSet"]["shopMoney"]["amount"]) * 100)) for t in suggested)
+        return {
+            "amountSet": self.money_bag(amount),
+            "subtotalSet": self.money_bag(subtotal),
+            "totalTaxSet": self.money_bag(0),
+            "maximumRefundableSet": self.money_bag(refundable),
+            "refundLineItems": [
+                {"lineItem": self.line_item(li), "quantity": units, "restockType": restock}
+                for li, units, restock in chosen
+            ],
+            "suggestedTransactions": suggested,
         }
 
     def refund(self, o: Order, r: store.Refund) -> dict[str, Any]:
@@ -302,6 +379,9 @@ class Views:
             "note": r.note,
             "createdAt": iso(r.created_at),
             "totalRefundedSet": self.money_bag(r.amount_cents),
+            "transactions": lambda info, first=None, after=None, **kw: connection(
+                r.transactions, lambda t: self.transaction(o, t), first, after, self.bulk, kw.get("last")
+            ),
             "refundLineItems": lambda info, first=None, after=None, **kw: connection(
                 refunded,
                 lambda item: {
@@ -359,7 +439,7 @@ class Root:
 
     def __init__(self, sandbox: SandboxShopify, shop: Shop, bulk: bool = False) -> None:
         self.sb = sandbox
-        self.shop = shop
+        self.shop_data = shop
         self.v = Views(sandbox, shop, bulk)
         self.bulk = bulk
 
@@ -377,7 +457,7 @@ class Root:
         query: str | None = None,
     ) -> dict[str, Any]:
         keep = _search_filter(query)
-        items = [o for o in self.shop.orders.values() if keep(o)]
+        items = [o for o in self.shop_data.orders.values() if keep(o)]
         if sortKey == "UPDATED_AT":
             items.sort(key=lambda o: (o.updated_at, o.id))
         elif sortKey == "CREATED_AT":
@@ -390,7 +470,7 @@ class Root:
 
     def order(self, info: Any, id: str) -> dict[str, Any] | None:  # noqa: A002
         parsed = parse_gid(id)
-        o = self.shop.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
+        o = self.shop_data.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
         return self.v.order(o) if o else None
 
     def products(
@@ -404,7 +484,8 @@ class Root:
         sortKey: str | None = None,  # noqa: N803
         query: str | None = None,
     ) -> dict[str, Any]:
-        items = sorted(self.shop.products)
+        keep = _search_filter(query)
+        items = sorted(pid for pid, p in self.shop_data.products.items() if keep(p))
         if reverse:
             items.reverse()
         return connection(items, self.v.product, first, after, self.bulk, last)
@@ -424,7 +505,8 @@ class Root:
         sortKey: str | None = None,
         query: str | None = None,
     ) -> dict[str, Any]:  # noqa: N803
-        items = sorted(self.shop.variants(), key=lambda v: v.id)
+        keep = _search_filter(query)
+        items = sorted((v for v in self.shop_data.variants() if keep(v)), key=lambda v: v.id)
         if query:
             m = re.search(r"sku:'?([^' ]+)'?", query)
             if m:
@@ -437,27 +519,63 @@ class Root:
         parsed = parse_gid(id)
         if not parsed or parsed[0] != "InventoryItem":
             return None
-        variant = next((v for v in self.shop.variants() if v.inventory_item_id == parsed[1]), None)
+        variant = next((v for v in self.shop_data.variants() if v.inventory_item_id == parsed[1]), None)
         return self.v.inventory_item(variant) if variant else None
 
+    def inventoryItems(  # noqa: N802
+        self,
+        info: Any,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        reverse: bool | None = None,
+        query: str | None = None,
+    ) -> dict[str, Any]:
+        keep = _search_filter(query)
+        items = sorted(
+            (v for v in self.shop_data.variants() if keep(_Dated(item_updated_at(self.shop_data, v), v.created_at))),
+            key=lambda v: v.inventory_item_id,
+        )
+        if reverse:
+            items.reverse()
+        return connection(items, self.v.inventory_item, first, after, self.bulk, last)
+
+    def ordersCount(self, info: Any, query: str | None = None, limit: int | None = 10000) -> dict[str, Any]:  # noqa: N802
+        keep = _search_filter(query)
+        count = sum(1 for o in self.shop_data.orders.values() if keep(o))
+        if limit is not None and count > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": count, "precision": "EXACT"}
+
+    def shop(self, info: Any) -> dict[str, Any]:
+        return {
+            "__typename": "Shop",
+            "id": gid("Shop", self.shop_data.id),
+            "name": self.shop_data.name,
+            "myshopifyDomain": self.shop_data.domain,
+            "ianaTimezone": self.shop_data.iana_timezone,
+            "currencyCode": self.shop_data.currency,
+        }
+
     def currentBulkOperation(self, info: Any, type: str | None = None) -> dict[str, Any] | None:  # noqa: N802,A002
-        return self.sb._current_bulk(self.shop, type or "QUERY")
+        return self.sb._current_bulk(self.shop_data, type or "QUERY")
 
     def node(self, info: Any, id: str) -> dict[str, Any] | None:  # noqa: A002
         parsed = parse_gid(id)
         if not parsed:
             return None
         kind, num = parsed
-        if kind == "Order" and num in self.shop.orders:
-            return self.v.order(self.shop.orders[num])
-        if kind == "ProductVariant" and (variant := self.shop.variant(num)):
+        if kind == "Order" and num in self.shop_data.orders:
+            return self.v.order(self.shop_data.orders[num])
+        if kind == "ProductVariant" and (variant := self.shop_data.variant(num)):
             return self.v.variant(variant)
         return None
 
     # -- mutations ------------------------------------------------------------------------------
 
     def _record(self, name: str, **args: Any) -> None:
-        self.sb.mutations.append({"shop": self.shop.domain, "mutation": name, "args": args})
+        self.sb.mutations.append({"shop": self.shop_data.domain, "mutation": name, "args": args})
 
     def webhookSubscriptionCreate(self, info: Any, topic: str, webhookSubscription: dict[str, Any]) -> dict:  # noqa: N802,N803
         self._record("webhookSubscriptionCreate", topic=topic, webhookSubscription=webhookSubscription)
@@ -469,7 +587,7 @@ class Root:
                     {"field": ["webhookSubscription", "callbackUrl"], "message": "Address can't be blank"}
                 ],
             }
-        if any(s.topic == topic and s.callback_url == url for s in self.shop.subscriptions):
+        if any(s.topic == topic and s.callback_url == url for s in self.shop_data.subscriptions):
             return {
                 "webhookSubscription": None,
                 "userErrors": [
@@ -480,7 +598,7 @@ class Root:
                 ],
             }
         sub = store.Subscription(id=store.next_id(), topic=topic, callback_url=url)
-        self.shop.subscriptions.append(sub)
+        self.shop_data.subscriptions.append(sub)
         return {
             "webhookSubscription": {"id": gid("WebhookSubscription", sub.id), "topic": topic},
             "userErrors": [],
@@ -496,7 +614,7 @@ class Root:
     ) -> dict:  # noqa: N803
         self._record("productVariantsBulkUpdate", productId=productId, variants=variants)
         parsed = parse_gid(productId)
-        product = self.shop.products.get(parsed[1]) if parsed and parsed[0] == "Product" else None
+        product = self.shop_data.products.get(parsed[1]) if parsed and parsed[0] == "Product" else None
         if product is None:
             return {
                 "productVariants": None,
@@ -540,7 +658,7 @@ class Root:
             variant.updated_at = self.sb._tick(variant.updated_at)
         product.updated_at = self.sb._tick(product.updated_at)
         self.sb._after_commit(
-            lambda: self.sb._emit(self.shop, "PRODUCTS_UPDATE", store.rest_product(self.shop, product))
+            lambda: self.sb._emit(self.shop_data, "PRODUCTS_UPDATE", store.rest_product(self.shop_data, product))
         )
         return {"productVariants": [self.v.variant(v) for v, _ in changes], "userErrors": []}
 
@@ -562,9 +680,9 @@ class Root:
         for i, m in enumerate(metafields):
             owner = parse_gid(m["ownerId"])
             exists = owner is not None and (
-                (owner[0] == "Order" and owner[1] in self.shop.orders)
-                or (owner[0] == "ProductVariant" and self.shop.variant(owner[1]) is not None)
-                or (owner[0] == "Product" and owner[1] in self.shop.products)
+                (owner[0] == "Order" and owner[1] in self.shop_data.orders)
+                or (owner[0] == "ProductVariant" and self.shop_data.variant(owner[1]) is not None)
+                or (owner[0] == "Product" and owner[1] in self.shop_data.products)
             )
             ns = m.get("namespace") or "$app"
             if not exists:
@@ -591,30 +709,30 @@ class Root:
         for m in metafields:
             ns = m.get("namespace") or "$app"
             key = (m["ownerId"], ns, m["key"])
-            existing = self.shop.metafields.get(key)
+            existing = self.shop_data.metafields.get(key)
             mid = existing["id"] if existing else gid("Metafield", store.next_id())
-            self.shop.metafields[key] = {
+            self.shop_data.metafields[key] = {
                 "id": mid,
                 "namespace": ns,
                 "key": m["key"],
                 "value": m["value"],
                 "type": m["type"],
             }
-            out.append(self.shop.metafields[key])
+            out.append(self.shop_data.metafields[key])
         return {"metafields": out, "userErrors": []}
 
     def metafieldsDelete(self, info: Any, metafields: list[dict[str, Any]]) -> dict:  # noqa: N802
         self._record("metafieldsDelete", metafields=metafields)
         deleted = []
         for m in metafields:
-            found = self.shop.metafields.pop((m["ownerId"], m["namespace"], m["key"]), None)
+            found = self.shop_data.metafields.pop((m["ownerId"], m["namespace"], m["key"]), None)
             deleted.append(dict(m) if found else None)
         return {"deletedMetafields": deleted, "userErrors": []}
 
     def _tags(self, name: str, id: str, tags: list[str], add: bool) -> dict:  # noqa: A002
         self._record(name, id=id, tags=tags)
         parsed = parse_gid(id)
-        order = self.shop.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
+        order = self.shop_data.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
         if order is None:
             return {"node": None, "userErrors": [{"field": ["id"], "message": "Order does not exist"}]}
         flat = [t.strip() for tag in tags for t in tag.split(",") if t.strip()]
@@ -626,7 +744,7 @@ class Root:
             order.tags = [t for t in order.tags if t.lower() not in drop]
         order.updated_at = self.sb._tick(order.updated_at)
         self.sb._after_commit(
-            lambda: self.sb._emit(self.shop, "ORDERS_UPDATED", store.rest_order(self.shop, order))
+            lambda: self.sb._emit(self.shop_data, "ORDERS_UPDATED", store.rest_order(self.shop_data, order))
         )
         return {"node": {"__typename": "Order", "id": id}, "userErrors": []}
 
@@ -638,7 +756,7 @@ class Root:
 
     def fulfillmentCreate(self, info: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict:  # noqa: N802
         self._record("fulfillmentCreate", fulfillment=fulfillment)
-        by_fo = {o.fulfillment_order_id: o for o in self.shop.orders.values()}
+        by_fo = {o.fulfillment_order_id: o for o in self.shop_data.orders.values()}
         errors: list[dict[str, Any]] = []
         quantities: dict[int, int] = {}
         order = None
@@ -690,7 +808,7 @@ class Root:
             }
         tracking = fulfillment.get("trackingInfo") or {}
         done = self.sb._apply_fulfillment(
-            self.shop,
+            self.shop_data,
             order,
             quantities,
             tracking.get("number"),
@@ -699,7 +817,7 @@ class Root:
             notify=False,
         )
         self.sb._after_commit(
-            lambda: self.sb._emit(self.shop, "ORDERS_UPDATED", store.rest_order(self.shop, order))
+            lambda: self.sb._emit(self.shop_data, "ORDERS_UPDATED", store.rest_order(self.shop_data, order))
         )
         return {
             "fulfillment": {
@@ -723,7 +841,7 @@ class Root:
         and more than is left to refund (unfulfilled units only for CANCEL) is a user error."""
         self._record("refundCreate", input=input)
         parsed = parse_gid(input["orderId"])
-        order = self.shop.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
+        order = self.shop_data.orders.get(parsed[1]) if parsed and parsed[0] == "Order" else None
         if order is None:
             return {"order": None, "refund": None,
                     "userErrors": [{"field": ["orderId"], "message": "Order does not exist"}]}
@@ -748,29 +866,69 @@ class Root:
                 continue
             quantities[li.id] = quantities.get(li.id, 0) + item["quantity"]
             restock[li.id] = restock_type
-        if errors or not quantities:
+        money_back, money_errors = self._refund_transactions(order, input.get("transactions") or [])
+        errors += money_errors
+        if errors or not (quantities or money_back):
             return {"order": None, "refund": None,
                     "userErrors": errors or [{"field": ["refundLineItems"], "message": "Nothing to refund"}]}
         refund = store.Refund(
-            store.next_id(), quantities, restock, sum(lines[k].price_cents * q for k, q in quantities.items()),
-            input.get("note"), bool(input.get("notify")),
+            store.next_id(), quantities, restock, sum(t.amount_cents for t in money_back),
+            input.get("note"), bool(input.get("notify")), transactions=money_back,
         )
         order.refunds.append(refund)
+        order.transactions += money_back
         for line_id, units in quantities.items():
             li = lines[line_id]
             li.current_quantity = li.current - units
-            v = self.shop.variant(li.variant_id) if li.variant_id and restock[line_id] != "NO_RESTOCK" else None
-            level = self.shop.levels.get((v.inventory_item_id, self.shop.primary_location_id)) if v else None
+            v = self.shop_data.variant(li.variant_id) if li.variant_id and restock[line_id] != "NO_RESTOCK" else None
+            level = self.shop_data.levels.get((v.inventory_item_id, self.shop_data.primary_location_id)) if v else None
             if level is not None:
                 level.available += units  # the committed units go back on sale
-        left = sum(li.current for li in order.line_items)
-        order.financial_status = "partially_refunded" if left else "refunded"
+        paid = sum(t.amount_cents for t in order.transactions if t.kind in ("SALE", "CAPTURE"))
+        if paid and order.refunded_cents >= paid:
+            order.financial_status = "refunded"
+        elif order.refunded_cents:
+            order.financial_status = "partially_refunded"
         order.updated_at = self.sb._tick(order.updated_at)
         self.sb._after_commit(
-            lambda: self.sb._emit(self.shop, "ORDERS_UPDATED", store.rest_order(self.shop, order))
+            lambda: self.sb._emit(self.shop_data, "ORDERS_UPDATED", store.rest_order(self.shop_data, order))
         )
         return {"order": self.v.order(order), "refund": self.v.refund(order, refund), "userErrors": []}
 
+    def _refund_transactions(
+        self, order: Order, items: list[dict[str, Any]]
+    ) -> tuple[list[store.Transaction], list[dict[str, Any]]]:
+        """The REFUND transactions of a ``refundCreate``, checked like Shopify: a refund goes back to
+        one of the order's payments (``parentId``), through its gateway, never more than is left."""
+        out: list[store.Transaction] = []
+        errors: list[dict[str, Any]] = []
+        taken: dict[int, int] = {}
+        for i, item in enumerate(items):
+            field = ["transactions", str(i)]
+            parsed = parse_gid(item.get("parentId"))
+            parent = next((t for t in order.transactions if parsed and parsed[0] == "OrderTransaction"
+                           and t.id == parsed[1] and t.kind in ("SALE", "CAPTURE")), None)
+            try:
+                cents = int(round(float(item["amount"]) * 100))
+            except (TypeError, ValueError):
+                cents = -1
+            if item.get("kind") != "REFUND":
+                errors.append({"field": [*field, "kind"], "message": "Kind must be refund"})
+            elif parse_gid(item.get("orderId")) != ("Order", order.id):
+                errors.append({"field": [*field, "orderId"], "message": "Transaction must belong to the order"})
+            elif parent is None:
+                errors.append({"field": [*field, "parentId"], "message": "Parent transaction does not exist"})
+            elif item.get("gateway") != parent.gateway:
+                errors.append({"field": [*field, "gateway"], "message": "Gateway does not match the parent"})
+            elif not 0 < cents <= order.refundable_cents(parent) - taken.get(parent.id, 0):
+                errors.append({"field": [*field, "amount"],
+                               "message": "Amount cannot be more than the remaining refundable amount"})
+            else:
+                taken[parent.id] = taken.get(parent.id, 0) + cents
+                out.append(store.Transaction(store.next_id(), "REFUND", cents, parent.gateway,
+                                             parent_id=parent.id))
+        return out, errors
+
     def bulkOperationRunQuery(self, info: Any, query: str) -> dict:  # noqa: N802
         self._record("bulkOperationRunQuery", query=query)
-        return self.sb._start_bulk(self.shop, query)
+        return self.sb._start_bulk(self.shop_data, query)

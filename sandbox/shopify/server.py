@@ -579,7 +579,8 @@ class SandboxShopify(ShopAdmin, BulkOperations):
             )
             pending, self._pending = self._pending, []
             self.requests.append(
-                {"status": 200, "cost": cost, "operation": operation.name.value if operation.name else None}
+                {"status": 200, "cost": cost, "operation": operation.name.value if operation.name else None,
+                 "variables": variables}
             )
             status = bucket.status()
         payload: dict[str, Any] = {"data": result.data}

@@ -133,6 +133,18 @@ class Order:
     location_id: int | None = None
     fulfillments: list[Fulfillment] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+
+    @property
+    def refunded_cents(self) -> int:
+        """Money actually returned: the successful REFUND transactions (not the refunded items)."""
+        return sum(t.amount_cents for t in self.transactions if t.kind == "REFUND" and t.status == "SUCCESS")
+
+    def refundable_cents(self, parent: Transaction) -> int:
+        """What is left to refund on a SALE/CAPTURE transaction."""
+        taken = sum(t.amount_cents for t in self.transactions
+                    if t.kind == "REFUND" and t.status == "SUCCESS" and t.parent_id == parent.id)
+        return max(0, parent.amount_cents - taken)
 
     @property
     def name(self) -> str:
@@ -150,16 +162,31 @@ class Fulfillment:
 
 
 @dataclass
+class Transaction:
+    """A payment on an order: the SALE when it was paid, a REFUND (child of the SALE) per refund."""
+
+    id: int
+    kind: str  # OrderTransactionKind: SALE, REFUND, ...
+    amount_cents: int
+    gateway: str = "bogus"  # Shopify's test payment gateway
+    status: str = "SUCCESS"
+    parent_id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
 class Refund:
-    """A ``refundCreate``: the units taken off the order (its ``currentQuantity`` drops)."""
+    """A ``refundCreate``: the units taken off the order (its ``currentQuantity`` drops) and the
+    money returned, which is only what its ``transactions`` carry (none: nothing goes back)."""
 
     id: int
     quantities: dict[int, int]  # line item id -> units refunded
     restock_type: dict[int, str]  # line item id -> RefundLineItemRestockType
-    amount_cents: int
+    amount_cents: int  # the sum of its REFUND transactions
     note: str | None = None
     notify: bool = False
     created_at: datetime = field(default_factory=utcnow)
+    transactions: list[Transaction] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +201,7 @@ class Shop:
     domain: str
     name: str = "Sandbox Shop"
     currency: str = "USD"
+    iana_timezone: str = "America/New_York"
     id: int = field(default_factory=next_id)
     locations: dict[int, str] = field(default_factory=dict)
     products: dict[int, Product] = field(default_factory=dict)
@@ -514,8 +542,8 @@ def rest_shop(shop: Shop) -> dict[str, Any]:
         multi_location_enabled=len(shop.locations) > 1,
         plan_name="basic",
         plan_display_name="Basic",
-        timezone="(GMT-05:00) Eastern Time (US & Canada)",
-        iana_timezone="America/New_York",
+        timezone=f"(GMT) {shop.iana_timezone}",
+        iana_timezone=shop.iana_timezone,
         weight_unit="kg",
         created_at=iso(utcnow()),
         updated_at=iso(utcnow()),

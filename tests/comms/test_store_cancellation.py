@@ -155,3 +155,84 @@ def test_a_storefront_mode_cancellation_refunds_the_units_on_shopify_once(
     deliver(db, shop_id, dispatcher, NOW + timedelta(minutes=5))
     assert len(shop.orders[order.id].refunds) == 1
     assert [m["mutation"] for m in shopify_sandbox.mutations].count("refundCreate") == 1
+
+
+ORDER_MONEY = """
+query OrderMoney($id: ID!) {
+  order(id: $id) {
+    displayFinancialStatus
+    totalRefundedSet { shopMoney { amount currencyCode } }
+    transactions(first: 10) { kind }
+    refunds(first: 10) {
+      note
+      totalRefundedSet { shopMoney { amount } }
+      transactions(first: 10) {
+        nodes { kind status gateway amountSet { shopMoney { amount } } parentTransaction { id kind } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_a_shopify_cancellation_returns_the_cancelled_units_price_and_nothing_more(
+    db: Database, shop_id: int, shopify_sandbox: SandboxShopify, shopify_storefront: ShopifyStorefront,
+    smtp_sink: SmtpSink,
+) -> None:
+    # A lamp the shop has none of (backordered) and a vase on the shelf, in one paid order.
+    shopify_sandbox.create_product("Oak table lamp", [{"sku": "LAMP-1", "price": 4250, "available": 0,
+                                                       "inventory_policy": "continue"}])
+    shopify_sandbox.create_product("Stone vase", [{"sku": "VASE-1", "price": 1999, "available": 5}])
+    order = shopify_sandbox.create_order([{"sku": "LAMP-1", "quantity": 3}, {"sku": "VASE-1", "quantity": 1}],
+                                         notify=False)
+    sync_store(db, shop_id, shopify_storefront, NOW, cancellation_mode="storefront")
+    lamp, vase = order.line_items
+    assert (line(db, shop_id, str(lamp.id)).backordered, line(db, shop_id, str(vase.id)).backordered) == (3, 0)
+
+    cancel_from_link(db, SETTINGS.secret_key, cancel_link_token(shop_id, str(order.id)), NOW)
+    deliver(db, shop_id, mail_dispatcher(db, shop_id, smtp_sink.url, Clock(NOW), lambda _: shopify_storefront), NOW)
+
+    # Shopify's flow: the suggested refund for the three lamps, then refundCreate with its transaction.
+    refund_calls = [m["args"]["input"] for m in shopify_sandbox.mutations if m["mutation"] == "refundCreate"]
+    (sent,) = refund_calls
+    (transaction,) = sent["transactions"]
+    assert (transaction["kind"], transaction["amount"], transaction["gateway"]) == ("REFUND", "127.50", "bogus")
+    assert transaction["parentId"] == f"gid://shopify/OrderTransaction/{order.transactions[0].id}"
+
+    seen = shopify_storefront.client.execute(ORDER_MONEY, {"id": f"gid://shopify/Order/{order.id}"})["order"]
+    assert seen["totalRefundedSet"]["shopMoney"] == {"amount": "127.50", "currencyCode": "USD"}
+    assert seen["displayFinancialStatus"] == "PARTIALLY_REFUNDED"  # the vase stays paid
+    (refund,) = seen["refunds"]
+    assert refund["totalRefundedSet"]["shopMoney"]["amount"] == "127.50"
+    (money_back,) = refund["transactions"]["nodes"]
+    assert money_back["kind"] == "REFUND" and money_back["status"] == "SUCCESS"
+    assert money_back["amountSet"]["shopMoney"]["amount"] == "127.50"
+    assert money_back["parentTransaction"]["kind"] == "SALE"
+    assert [t["kind"] for t in seen["transactions"]] == ["SALE", "REFUND"]
+
+    # A crash after Shopify said yes: the retry finds the refund by its note and sends nothing.
+    (store_cancellation,) = _store_cancellations(db, shop_id)
+    make_pending_again(db, shop_id, store_cancellation.id)
+    deliver(db, shop_id, mail_dispatcher(db, shop_id, smtp_sink.url, Clock(NOW), lambda _: shopify_storefront),
+            NOW + timedelta(minutes=5))
+    again = shopify_storefront.client.execute(ORDER_MONEY, {"id": f"gid://shopify/Order/{order.id}"})["order"]
+    assert again["totalRefundedSet"]["shopMoney"]["amount"] == "127.50"
+    assert [m["mutation"] for m in shopify_sandbox.mutations].count("refundCreate") == 1
+
+
+def test_an_unpaid_shopify_order_gets_its_units_cancelled_without_money_moving(
+    db: Database, shop_id: int, shopify_sandbox: SandboxShopify, shopify_storefront: ShopifyStorefront,
+    smtp_sink: SmtpSink,
+) -> None:
+    shopify_sandbox.create_product("Oak table lamp", [{"sku": "LAMP-1", "price": 4000, "available": 0,
+                                                       "inventory_policy": "continue"}])
+    order = shopify_sandbox.create_order([{"sku": "LAMP-1", "quantity": 2}], financial_status="pending",
+                                         notify=False)
+    sync_store(db, shop_id, shopify_storefront, NOW, cancellation_mode="storefront")
+    cancel_from_link(db, SETTINGS.secret_key, cancel_link_token(shop_id, str(order.id)), NOW)
+    deliver(db, shop_id, mail_dispatcher(db, shop_id, smtp_sink.url, Clock(NOW), lambda _: shopify_storefront), NOW)
+
+    (refund,) = shopify_sandbox.shop().orders[order.id].refunds
+    assert refund.quantities == {order.line_items[0].id: 2} and refund.transactions == []
+    assert refund.amount_cents == 0 and shopify_sandbox.shop().orders[order.id].financial_status == "pending"
+    assert _store_cancellations(db, shop_id)[0].state == "sent"

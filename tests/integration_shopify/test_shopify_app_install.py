@@ -37,7 +37,8 @@ def test_install_stores_encrypted_expiring_token_registers_webhooks_and_pulls(ha
         "ordered": 2, "allocated": 0, "backordered": 2, "kind": "backorder"}
     with UnitOfWork(harness.db, shop_id, readonly=True) as uow:
         cursors = {c.resource: c.cursor for c in uow.session.scalars(select(SyncCursor))}
-    assert set(cursors) == {"products", "orders", "inventory_levels"} and cursors["orders"]
+    assert set(cursors) == {"products", "orders", "inventory_levels", "catalogue_full_pass"} and cursors["orders"]
+    assert shop_row(harness.db, shop_id).timezone == sb.shop().iana_timezone == "America/New_York"
 
 
 def test_install_again_reactivates_the_same_shop(harness, installed):

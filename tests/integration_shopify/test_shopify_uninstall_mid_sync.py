@@ -19,6 +19,7 @@ from connector.services.sync import BATCH
 
 PAGE = 18  # adapters.shopify.queries.ORDERS_PAGE_SIZE: the sandbox pages exactly like Shopify
 ORDERS = BATCH + 2 * PAGE  # the first batch (100 orders, 6 pages) commits; the pull dies in page 7
+REQUESTS_BEFORE_HELD = 3 + 6  # shop { ianaTimezone }, products since, ordersCount; orders pages 1-6
 
 
 def _orders_held(harness, shop_id: int) -> tuple[int, str | None]:
@@ -29,10 +30,11 @@ def _orders_held(harness, shop_id: int) -> tuple[int, str | None]:
 
 
 def _uninstall_during_the_held_request(harness, uninstall) -> tuple[dict[str, int], threading.Thread]:
-    """Hold the 8th GraphQL request (products 1, orders pages 1-6 before it: the 7th page) and
-    uninstall while it is in flight; returns how many requests the sandbox had answered then."""
+    """Hold the 10th GraphQL request (before it: the shop's time zone, products, the orders count
+    of a first pull, orders pages 1-6; so the 7th page) and uninstall while it is in flight;
+    returns how many requests the sandbox had answered then."""
     sb = harness.sandbox
-    sb.delay_next(count=7, seconds=0)
+    sb.delay_next(count=REQUESTS_BEFORE_HELD, seconds=0)
     sb.delay_next(count=1, seconds=1.0)
     seen: dict[str, int] = {}
 
@@ -73,13 +75,13 @@ def test_an_uninstall_mid_pull_stops_it_before_the_next_page_without_an_error(ha
     # no second page, no token refresh, no inventory read
     after = sb.requests[seen["answered"]:]
     assert after == [{"status": 401}]
-    assert len(sb.requests) - requests_before == 8
+    assert len(sb.requests) - requests_before == REQUESTS_BEFORE_HELD + 1
     assert not [t for t, grant in sb.tokens.items() if grant.shop == harness.shop]
     shop = shop_row(harness.db, installed)
     assert shop.status == "uninstalled" and shop.credentials is None
     # the next scheduled pull does nothing at all
     assert harness.pull(installed).skipped == "shop is uninstalled"
-    assert len(sb.requests) - requests_before == 8
+    assert len(sb.requests) - requests_before == REQUESTS_BEFORE_HELD + 1
 
 
 def test_an_uninstall_that_lands_while_a_page_is_in_flight_voids_that_page(harness, installed):
@@ -99,6 +101,6 @@ def test_an_uninstall_that_lands_while_a_page_is_in_flight_voids_that_page(harne
     assert _orders_held(harness, installed)[0] == BATCH
     answered = sb.requests[seen["answered"]:]
     assert [r["status"] for r in answered] == [200]  # the page in flight, and no request after it
-    assert len(sb.requests) - requests_before == 8
+    assert len(sb.requests) - requests_before == REQUESTS_BEFORE_HELD + 1
     shop = shop_row(harness.db, installed)
     assert shop.status == "uninstalled" and shop.credentials is None

@@ -79,6 +79,7 @@ def test_shopifys_worked_example_costs_652_points():
         (queries.PRODUCT_VARIANTS_PAGE, queries.PRODUCT_VARIANTS_PAGE_SIZE, {"id": "x"}),
         (queries.VARIANT_LEVELS_PAGE, queries.VARIANT_LEVELS_PAGE_SIZE, {}),
         (queries.INVENTORY_ITEM_LEVELS_PAGE, queries.INVENTORY_ITEM_LEVELS_PAGE_SIZE, {"id": "x"}),
+        (queries.INVENTORY_ITEMS_LEVELS_PAGE, queries.INVENTORY_ITEMS_PAGE_SIZE, {}),
     ],
 )
 def test_page_sizes_are_the_largest_under_the_cost_cap(document, size, extra):
@@ -88,6 +89,7 @@ def test_page_sizes_are_the_largest_under_the_cost_cap(document, size, extra):
 
 def test_fixed_size_queries_fit_under_the_cost_cap():
     assert _cost(queries.ORDER_FULFILLMENT_ORDERS, id="gid://shopify/Order/1") == 518
+    assert _cost(queries.SUGGESTED_REFUND, id="gid://shopify/Order/1") == 16
 
 
 def post(sandbox, token, query, variables=None, version="2025-01"):

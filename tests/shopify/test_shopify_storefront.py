@@ -317,3 +317,43 @@ def test_storefront_satisfies_the_connector_port(storefront):
     ):
         assert callable(getattr(storefront, name)), name
     _: Storefront = storefront  # checked by mypy where adapters are type-checked
+
+
+def test_storefront_can_read_the_catalogue_incrementally_and_says_its_time_zone(storefront):
+    from connector.services.sync import IncrementalCatalogue, KnowsTimezone
+
+    assert isinstance(storefront, IncrementalCatalogue) and isinstance(storefront, KnowsTimezone)
+    assert storefront.shop_timezone() == "America/New_York"
+
+
+def test_a_cancellation_refunds_only_what_the_payment_has_left(shop, storefront):
+    order = shop.create_order([{"sku": "SEN-1000", "quantity": 2}], notify=False)  # paid 98.00
+    line = order.line_items[0]
+    sale = order.transactions[0]
+    # The merchant already gave 60.00 back by hand (a refund with money and no items).
+    shop.shop().orders[order.id].transactions.append(
+        type(sale)(id=sale.id + 1, kind="REFUND", amount_cents=6000, parent_id=sale.id))
+
+    storefront.cancel_lines(str(order.id), {str(line.id): 2}, "Cancelled", "store_cancellation:k1")
+
+    (refund,) = shop.shop().orders[order.id].refunds
+    assert refund.quantities == {line.id: 2} and refund.amount_cents == 3800  # 98.00 - 60.00, not 98.00
+    (money_back,) = refund.transactions
+    assert money_back.parent_id == sale.id and money_back.gateway == "bogus"
+    assert shop.shop().orders[order.id].financial_status == "refunded"
+
+
+def test_a_refund_shopify_would_refuse_is_a_user_error_naming_the_field(shop, client):
+    order = shop.create_order([{"sku": "SEN-250", "quantity": 1}], notify=False)  # paid 14.50
+    owner = f"gid://shopify/Order/{order.id}"
+    parent = f"gid://shopify/OrderTransaction/{order.transactions[0].id}"
+    too_much = {"orderId": owner, "transactions": [
+        {"orderId": owner, "parentId": parent, "gateway": "bogus", "amount": "14.51", "kind": "REFUND"}]}
+    answer = client.execute(queries.REFUND_CREATE, {"input": too_much})["refundCreate"]
+    assert answer["refund"] is None
+    assert answer["userErrors"][0]["field"] == ["transactions", "0", "amount"]
+    wrong_parent = {"orderId": owner, "transactions": [
+        {"orderId": owner, "parentId": owner, "gateway": "bogus", "amount": "1.00", "kind": "REFUND"}]}
+    answer = client.execute(queries.REFUND_CREATE, {"input": wrong_parent})["refundCreate"]
+    assert answer["userErrors"][0]["field"] == ["transactions", "0", "parentId"]
+    assert shop.shop().orders[order.id].refunds == [] and shop.shop().orders[order.id].financial_status == "paid"
