@@ -49,7 +49,12 @@ from connector.db.models import (
 )
 from connector.db.uow import UnitOfWork
 from connector.services.accounts import create_merchant_user
-from connector.services.merchant_pages import VariantSettings, import_supplier_terms, update_variant_settings
+from connector.services.merchant_pages import (
+    VariantSettings,
+    import_supplier_terms,
+    save_shop_settings,
+    update_variant_settings,
+)
 from connector.services.purchasing import receive_purchase_order, send_purchase_order
 from jobs.runner import run_job_for_all_shops
 from sandbox.shopify.server import SandboxShopify
@@ -201,9 +206,14 @@ def run_story(world: DemoWorld, story: Story) -> dict[str, int]:
     for shop_id, terms in ((shopify_id, SHOPIFY_TERMS), (woo_id, WOO_TERMS)):
         result = import_supplier_terms(rt.db, shop_id, terms)
         assert result.ok, result.errors
+    # Settings page choices: a customer's cancellation is also refunded on the Shopify store, and
+    # consolidation runs daily at 06:00 shop time (honoured by the scheduler once serving).
+    save_shop_settings(rt.db, shopify_id, {"cancellation_mode": "storefront",
+                                           "schedules": {"consolidate": {"daily_at": "06:00"}}})
     world.set_variant(shopify_id, "LAMP-BRASS", release_date=now.date() + timedelta(days=21))
     world.set_variant(shopify_id, "HAMMOCK", dropship=True)
-    story.say("merchant imported supplier terms (CSV) and marked LAMP-BRASS a preorder, HAMMOCK dropship")
+    story.say("merchant imported supplier terms (CSV), marked LAMP-BRASS a preorder and HAMMOCK dropship, and chose "
+              "refunds on the store for customer cancellations and a daily 06:00 consolidation")
 
     customers = [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"), ("Edsger", "Dijkstra"),
                  ("Barbara", "Liskov")]
@@ -253,6 +263,20 @@ def run_story(world: DemoWorld, story: Story) -> dict[str, int]:
     now += timedelta(hours=1)
     world.job("deliver_outbox", now)
     story.say("every customer waiting on that PO got exactly one apology with the new date")
+
+    # One customer would rather not wait: the cancel link in the apology cancels the waiting
+    # units, hands them to the next customer in line and refunds them on the store.
+    apologies = [m for m in world.sink.messages if "is delayed" in str(m["Subject"])]
+    # Barbara's order has no dropship line (a forwarded hammock would also be cancelled with
+    # the supplier, which the story shows elsewhere).
+    apology = next((m for m in apologies if "barbara@" in str(m["To"])), apologies[0] if apologies else None)
+    abody = apology.get_body(preferencelist=("plain",)) if apology else None
+    clink = re.search(r"(http://127\.0\.0\.1:\d+/orders/cancel/\S+)", abody.get_content() if abody else "")
+    if clink:
+        answer = requests.post(clink.group(1), timeout=10)
+        world.job("deliver_outbox", now + timedelta(minutes=10))
+        story.say(f"{apology['To'] if apology else 'a customer'} cancelled the delayed items from the apology "
+                  f"({answer.status_code}); the store refunded them")
 
     # The dropship supplier ships and reports tracking through the link in its forward e-mail.
     forward_mail = next((m for m in world.sink.messages if "dropship@hammock.example" in str(m["To"])), None)
@@ -308,6 +332,11 @@ def summary(world: DemoWorld, shop_ids: list[int]) -> dict[str, Any]:
     counts["storefront_pushes"] = int(by_kind.get("eta_changed", 0))
     counts["shopify_mutations"] = len(world.shopify.mutations)
     counts["shopify_fulfillments"] = sum(1 for m in world.shopify.mutations if "fulfillmentCreate" in str(m))
+    counts["shipped_notices"] = int(by_kind.get("shipped", 0))
+    counts["customer_cancellations"] = int(by_kind.get("cancellation_requested", 0))
+    refunds = [r for o in world.shopify.shop().orders.values() for r in o.refunds]
+    counts["store_refunds"] = len(refunds)
+    counts["store_refunded_cents"] = sum(r.amount_cents for r in refunds)
     del subjects
     return dict(counts)
 

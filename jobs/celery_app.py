@@ -1,8 +1,9 @@
 """Celery for the scaled-out deployment: workers on Redis run the same job functions per shop.
 
 Start workers with ``celery -A jobs.celery_app worker -Q backorders`` (or the CLI's
-``backorders worker``). Importing this module touches nothing: the broker settings are read from
-the environment (``load_settings``) the first time Celery needs its configuration, and the
+``backorders worker``). Importing this module touches nothing: the broker settings are those given
+to :func:`configure`, or else read from the environment (``load_settings``) the first time Celery
+needs its configuration, and the
 :class:`~jobs.registry.JobContext` is built lazily in each worker process (after the prefork
 pool forks, so no database connection crosses a fork) by the *context factory*:
 ``set_context_factory(fn)`` from a composition root, or ``BACKORDERS_JOB_CONTEXT=module:function``
@@ -43,9 +44,15 @@ FAN_OUT = "backorders.fan_out"
 ContextFactory = Callable[[], JobContext]
 _factory: ContextFactory | None = None
 _context: tuple[int, JobContext] | None = None
+# Set by configure(): Celery evaluates the lazy defaults below the first time it reads its
+# configuration (e.g. when routing a task), even after conf.update(); without this they would
+# call load_settings() and fail in a process whose settings did not come from the environment.
+_configured: dict[str, Any] | None = None
 
 
 def _config() -> dict[str, Any]:
+    if _configured is not None:
+        return _configured
     from connector.config import load_settings
 
     settings = load_settings()
@@ -77,8 +84,11 @@ app.add_defaults(_config)
 
 
 def configure(settings: Settings, queue: str | None = None) -> Celery:
-    """Configure the app from already-loaded settings (composition roots; overrides the lazy defaults)."""
-    app.conf.update(celery_config(settings.celery_broker_url, queue or os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE))
+    """Configure the app from already-loaded settings (composition roots): these win over the
+    lazy defaults, which then never read the environment."""
+    global _configured
+    _configured = celery_config(settings.celery_broker_url, queue or os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE)
+    app.conf.update(_configured)
     return app
 
 

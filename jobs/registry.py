@@ -96,7 +96,8 @@ def recompute_etas(ctx: JobContext, shop_id: int, now: datetime) -> dict[str, An
 
 
 def deliver_outbox(ctx: JobContext, shop_id: int, now: datetime) -> dict[str, Any]:
-    return _summary(outbox.deliver_due(ctx.db, shop_id, ctx.dispatcher_factory(shop_id), now))
+    return _summary(outbox.deliver_due(ctx.db, shop_id, ctx.dispatcher_factory(shop_id), now,
+                                       max_attempts=ctx.settings.outbox_max_attempts))
 
 
 def prune_history(ctx: JobContext, shop_id: int, now: datetime) -> dict[str, Any]:

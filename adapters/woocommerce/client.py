@@ -2,8 +2,11 @@
 
 ``woocommerce.API`` 3.0.0 returns raw ``requests.Response`` objects and never raises on 4xx/5xx;
 :class:`WooClient` checks every status and turns it into a ``connector.errors`` exception, retries
-what waiting can fix (429/503 honouring ``Retry-After``, connection errors, timeouts) with a
-bounded backoff, pages lists and chunks batches.
+what waiting can fix (429/503 honouring ``Retry-After``, connection errors including a connection
+the store closed without answering, timeouts) with a bounded, jittered backoff, pages lists and
+chunks batches. A non-idempotent POST whose connection dropped after it was sent is not repeated
+here (it may have been applied): it fails retryable with ``maybe_applied`` and the caller, which
+can check the store, decides.
 
 Authentication. The package picks the scheme from ``API.is_ssl`` (``url.startswith("https")``):
 HTTP Basic for https, its own OAuth1 signing for plain http. That OAuth1 path is unusable here: it
@@ -26,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -138,6 +142,7 @@ class WooClient:
         backoff: float = 0.5,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         query_string_auth: bool = False,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.url = check_store_url(url)
         if not consumer_key or not consumer_secret:
@@ -147,6 +152,7 @@ class WooClient:
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.backoff = backoff
+        self._jitter = jitter
         self._api = woocommerce.API(
             url=self.url,
             consumer_key=consumer_key,
@@ -260,7 +266,11 @@ class WooClient:
         raise ValueError(f"unsupported method {method}")
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff * (2**attempt), self.max_retry_after)
+        """Doubling from ``backoff``, capped at ``max_retry_after``, with "equal jitter" (half the
+        step fixed, half random) so clients cut off together by a store restart or a dropped
+        connection do not come back as one wave."""
+        step = min(self.backoff * (2**attempt), self.max_retry_after)
+        return step / 2 + self._jitter() * step / 2
 
     @staticmethod
     def _error(method: str, endpoint: str, response: requests.Response) -> PlatformError:

@@ -199,15 +199,13 @@ class WooStorefront:
         """Per order: a private note with every line's status and ETA, a customer note if set,
         and the summary in order meta ``_backorder_status`` (batched).
 
-        Notes are not idempotent on WooCommerce's side: the outbox's idempotency key must keep a
-        push from being delivered twice.
+        Notes are not idempotent on WooCommerce's side, and a connection dropped after the store
+        applied a note leaves the outbox to retry the push: :meth:`_note_once` makes the retry
+        skip a note the store already has.
         """
         pushes = list(pushes)
         for push in pushes:
-            self.client.post(
-                f"orders/{push.order_external_id}/notes",
-                {"note": internal_note(push), "customer_note": False},
-            )
+            self._note_once(push.order_external_id, internal_note(push), customer=False)
             if push.customer_note:
                 self.add_customer_note(push.order_external_id, push.customer_note)
         updates = [
@@ -237,8 +235,7 @@ class WooStorefront:
         hears of the shipment once, from the connector's shipped notice (an e-mail, or a customer
         note when the shop chose ``notify_by`` "store_note"), not a second time from here."""
         parts = [p for p in (tracking.get("company"), tracking.get("number"), tracking.get("url")) if p]
-        self.client.post(f"orders/{order_external_id}/notes",
-                         {"note": "Shipped: " + " ".join(parts), "customer_note": False})
+        self._note_once(order_external_id, "Shipped: " + " ".join(parts), customer=False)
         self.client.put(f"orders/{order_external_id}", {"status": "completed"})
 
     def cancel_lines(
@@ -280,7 +277,22 @@ class WooStorefront:
         """A note the customer sees and receives by e-mail (WooCommerce's ``customer_note`` mail):
         the store's own way to tell the customer something about the order."""
         _numeric_id(order_external_id, "order_external_id")
-        self.client.post(f"orders/{order_external_id}/notes", {"note": note, "customer_note": True})
+        self._note_once(order_external_id, note, customer=True)
+
+    def _note_once(self, order_external_id: str, note: str, *, customer: bool) -> None:
+        """Add a note unless the order's newest note of that kind already says exactly this.
+
+        A retry after a lost answer (a dropped connection, a 502 after the store saved the note)
+        would otherwise add it twice, and a customer note is also an e-mail to the customer. A
+        repeat of the same text right after itself carries no news, so skipping it is right in
+        any case; the same text after a different one is still added.
+        """
+        path = f"orders/{order_external_id}/notes"
+        newest = self.client.get(path, {"type": "customer" if customer else "internal"})
+        if isinstance(newest, list) and newest and isinstance(newest[0], dict):
+            if str(newest[0].get("note") or "").strip() == note.strip():
+                return
+        self.client.post(path, {"note": note, "customer_note": customer})
 
     def complete_order_with_tracking(self, order_id: str, tracking_text: str) -> None:
         """Tell the customer how to track the parcel, then mark the order completed.

@@ -493,3 +493,41 @@ class ApiToken(ShopOwned, Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class ApiIdempotencyKey(ShopOwned, Base):
+    """An ``Idempotency-Key`` a client sent with a write, and the answer it got.
+
+    The row is claimed (inserted, ``status`` NULL) before the write runs, so the unique key
+    stops a concurrent duplicate from applying too; the answer is stored when the write
+    succeeds. ``request_hash`` (SHA-256 of method, path and body) tells a retry from a reuse of
+    the key for another request. Rows expire after 24 hours (retention deletes them).
+    """
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (UniqueConstraint("shop_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None]
+    response: Mapped[str | None] = mapped_column(Text)  # the JSON body answered
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class ApiRateWindow(ShopOwned, Base):
+    """Requests one API token made in one minute (a fixed window), per kind (read or write).
+
+    One UPSERT per request keeps the count in the database, so every web worker shares it.
+    ``window_minute`` counts minutes since the epoch; ``token_hash`` the token's stored SHA-256.
+    """
+
+    __tablename__ = "api_rate_windows"
+    __table_args__ = (UniqueConstraint("token_hash", "kind", "window_minute"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))  # read | write
+    window_minute: Mapped[int]
+    hits: Mapped[int] = mapped_column(default=0)

@@ -5,6 +5,9 @@ Pages are keyset-paginated: a page ends with the sort key of its last row, and t
 starts strictly after it, so rows inserted or removed meanwhile neither repeat nor vanish (an
 offset would shift). Every query runs in a :class:`UnitOfWork` bound to the token's shop, so a
 row of another shop cannot appear whatever the parameters are.
+
+Also the two small writes every API request may make: the per-token request counter (rate
+limits) and the ``Idempotency-Key`` records of receipts (end of the module).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import QueryableAttribute
 
 from connector.db.engine import Database
 from connector.db.models import (
     OPEN_PO_STATUSES,
+    ApiIdempotencyKey,
+    ApiRateWindow,
     ApiToken,
     OrderLine,
     OutboxMessage,
@@ -303,3 +310,105 @@ def outbox_message(db: Database, shop_id: int, message_id: int) -> dict[str, Any
             raise NotFound(f"no outbox message {message_id}", field="id")
         return outbox_message_view(m.id, m.kind, m.target, m.subject, m.state, m.attempts, m.next_attempt_at,
                                    m.last_error, m.created_at, m.sent_at)
+
+
+# Rate limits ----------------------------------------------------------------------------------
+
+
+def count_api_request(db: Database, shop_id: int, token_hash: str, kind: str, window_minute: int) -> int:
+    """Count one request of a token in a fixed one-minute window; return the window's count so far.
+
+    One statement (an UPSERT): cheap on SQLite and PostgreSQL, and exact across web workers
+    because the database serializes the increments of one row.
+    """
+    table = cast(Table, ApiRateWindow.__table__)
+    insert = sqlite.insert if db.is_sqlite else postgresql.insert
+    stmt = (
+        insert(table)
+        .values(shop_id=shop_id, token_hash=token_hash, kind=kind, window_minute=window_minute, hits=1)
+        .on_conflict_do_update(index_elements=["token_hash", "kind", "window_minute"],
+                               set_={"hits": table.c.hits + 1})
+        .returning(table.c.hits)
+    )
+    with UnitOfWork(db, shop_id) as uow:
+        hits = int(uow.session.execute(stmt).scalar_one())
+        uow.commit()
+    return hits
+
+
+# Idempotency keys -----------------------------------------------------------------------------
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """What the first request with an ``Idempotency-Key`` was answered."""
+
+    status: int
+    body: str
+
+
+class IdempotencyConflict(Exception):
+    """The key cannot be used for this request: ``code`` is ``idempotency_key_reused`` (another
+    request) or ``idempotency_key_in_progress`` (the first request has not finished)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def claim_idempotency_key(db: Database, shop_id: int, key: str, request_hash: str,
+                          now: datetime) -> StoredAnswer | None:
+    """Claim ``key`` for a request (None: go ahead, then :func:`complete_idempotency_key`), or
+    return the answer stored for the same request, or raise :class:`IdempotencyConflict`.
+
+    The claim is committed before the write runs: the unique ``(shop_id, key)`` makes a
+    concurrent duplicate fail to claim, so at most one of them applies. A key older than
+    :data:`IDEMPOTENCY_TTL` has expired and is claimed afresh.
+    """
+    for _ in range(2):
+        with UnitOfWork(db, shop_id) as uow:
+            s = uow.session
+            row = s.scalar(select(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key))
+            if row is not None and row.created_at <= now - IDEMPOTENCY_TTL:
+                s.delete(row)
+                s.flush()
+                row = None
+            if row is None:
+                uow.add(ApiIdempotencyKey(key=key, request_hash=request_hash, created_at=now))
+                try:
+                    uow.commit()
+                except IntegrityError:
+                    continue  # a concurrent request claimed it first: read its row
+                return None
+            if row.request_hash != request_hash:
+                raise IdempotencyConflict("idempotency_key_reused", "this Idempotency-Key was used for another "
+                                          "request in the last 24 hours; send a new key for a new request")
+            if row.status is None or row.response is None:
+                break
+            return StoredAnswer(row.status, row.response)
+    raise IdempotencyConflict("idempotency_key_in_progress", "a request with this Idempotency-Key is still "
+                              "being processed; retry in a moment")
+
+
+def complete_idempotency_key(db: Database, shop_id: int, key: str, status: int, body: str, now: datetime) -> None:
+    """Store the answer of the request that claimed ``key``: repeats get it back."""
+    with UnitOfWork(db, shop_id) as uow:
+        uow.session.execute(
+            update(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key)
+            .values(status=status, response=body, completed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()
+
+
+def release_idempotency_key(db: Database, shop_id: int, key: str) -> None:
+    """Give a claimed key back after the request failed without applying anything, so a retry
+    with the same key runs again (errors are not stored)."""
+    with UnitOfWork(db, shop_id) as uow:
+        uow.session.execute(
+            delete(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key, ApiIdempotencyKey.status.is_(None))
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()

@@ -132,9 +132,38 @@ def _apply_lines(session: Session, shop: Shop, order: SalesOrder, record: OrderR
             release_line_units(session, line, line.ordered - line.cancelled, changes)
 
 
-def _close(session: Session, order: SalesOrder, changes: Changes) -> None:
+def _close(session: Session, shop: Shop, order: SalesOrder, record: OrderRecord, changes: Changes) -> None:
     for line in order.lines:
         release_line_units(session, line, line.ordered - line.cancelled, changes)
+    _add_cancelled_lines(session, shop, order, record)
+
+
+def _add_cancelled_lines(session: Session, shop: Shop, order: SalesOrder, record: OrderRecord) -> None:
+    """Lines of a closed order that we never saw open (its cancellation overtook its creation, or
+    it was cancelled before payment): stored as cancelled, with nothing allocated.
+
+    Keeping them (rather than a closed order without lines) shows the merchant what was
+    cancelled, and the order's ``platform_updated_at`` makes the late ``create`` stale, so the
+    units are never allocated and no customer hears about a wait.
+    """
+    known = {line.external_id for line in order.lines}
+    for rec in record.lines:
+        if rec.external_id in known or rec.quantity < 0:
+            continue
+        variant = resolve_variant(session, shop.id, rec)
+        order.lines.append(OrderLine(
+            shop_id=shop.id,
+            external_id=rec.external_id,
+            variant_id=variant.id if variant else None,
+            sku=rec.sku or (variant.sku if variant else None),
+            title=rec.title or (variant.title if variant else ""),
+            unit_price_cents=rec.unit_price_cents,
+            priority=order.priority,
+            placed_at=order.placed_at,
+            kind=LineKind.STOCK.value,
+            ordered=rec.quantity,
+            cancelled=rec.quantity,
+        ))
 
 
 def _mark_fulfilled(session: Session, order: SalesOrder, changes: Changes) -> None:
@@ -208,7 +237,7 @@ def ingest_order(
         _apply_lines(session, shop, order, record, changes)
     elif state == OrderState.CLOSED:
         order.state = state.value
-        _close(session, order, changes)
+        _close(session, shop, order, record, changes)
     elif state == OrderState.FULFILLED:
         # Apply the shipped version's lines first: a quantity removed in the same edit (or in an
         # update that was lost or arrived late) must release its units before the rest ships.

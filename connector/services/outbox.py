@@ -155,7 +155,7 @@ def deliver_due(
     dispatcher: OutboxDispatcher,
     now: datetime,
     limit: int = 100,
-    max_attempts: int = 8,
+    max_attempts: int = 14,
     *,
     lease: timedelta = DEFAULT_LEASE,
     rng: random.Random | None = None,

@@ -9,6 +9,9 @@ failed events are never pruned: they still need work or a human.
 
 Job runs are deleted after ``job_runs_after``; a run still ``running`` long after it started
 belongs to a worker that died, and is closed as ``failed`` so dashboards stop showing it live.
+API ``Idempotency-Key`` records are deleted once they expire (24 hours), and the API's
+per-minute request counters an hour after their minute.
+
 Outbox rows are not pruned here: their idempotency keys are what stops a replayed change from
 sending again.
 """
@@ -21,9 +24,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import CursorResult, delete, or_, update
 
 from connector.db.engine import Database
-from connector.db.models import JobRun, WebhookEvent
+from connector.db.models import ApiIdempotencyKey, ApiRateWindow, JobRun, WebhookEvent
 from connector.db.uow import UnitOfWork
 from connector.errors import ValidationError
+from connector.services.api_queries import IDEMPOTENCY_TTL
 
 MIN_KEY_RETENTION = timedelta(days=7)
 DONE_WEBHOOK_STATUSES = ("processed", "ignored")
@@ -35,6 +39,7 @@ class RetentionPolicy:
     rows_after: timedelta = timedelta(days=14)
     job_runs_after: timedelta = timedelta(days=30)
     abandoned_after: timedelta = timedelta(hours=6)
+    rate_windows_after: timedelta = timedelta(hours=1)
 
     def validate(self) -> None:
         if self.rows_after < MIN_KEY_RETENTION:
@@ -51,6 +56,8 @@ class RetentionResult:
     webhook_rows_deleted: int
     job_runs_deleted: int
     runs_abandoned: int
+    idempotency_keys_deleted: int = 0
+    rate_windows_deleted: int = 0
 
 
 def _count(result: object) -> int:
@@ -91,5 +98,15 @@ def prune(db: Database, shop_id: int, now: datetime, policy: RetentionPolicy | N
             .where(ours, JobRun.started_at < now - policy.job_runs_after)
             .execution_options(synchronize_session=False)
         ))
+        keys = _count(s.execute(
+            delete(ApiIdempotencyKey)
+            .where(ApiIdempotencyKey.created_at <= now - IDEMPOTENCY_TTL)
+            .execution_options(synchronize_session=False)
+        ))
+        windows = _count(s.execute(
+            delete(ApiRateWindow)
+            .where(ApiRateWindow.window_minute < int((now - policy.rate_windows_after).timestamp() // 60))
+            .execution_options(synchronize_session=False)
+        ))
         uow.commit()
-    return RetentionResult(cleared, deleted, runs, abandoned)
+    return RetentionResult(cleared, deleted, runs, abandoned, keys, windows)

@@ -8,6 +8,11 @@ like a missing one. Parameters and bodies are checked against the OpenAPI docume
 wrong methods, oversized bodies and our own faults, has the shape
 ``{"error": {"code", "message", "field"}}``.
 
+Each token may make ``API_READ_LIMIT_PER_MINUTE`` reads (GET) and ``API_WRITE_LIMIT_PER_MINUTE``
+writes a minute, counted in the database so the limit holds across web workers; beyond it the
+answer is 429 with ``Retry-After``. A receipt sent with an ``Idempotency-Key`` is recorded once
+however often it is retried within 24 hours (see :func:`receive`).
+
 ``create_app`` registers ``bp``; the blueprint also installs app-wide 404/405 handlers that
 answer in JSON only for paths under /api and leave every other path to Flask's defaults.
 """
@@ -16,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +33,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
 
+from connector.config import Settings
 from connector.db.engine import Database
 from connector.errors import ConnectorError, NotFound, ValidationError
 from connector.services import api_queries as q
@@ -33,6 +41,7 @@ from connector.services.outbox import NotRetryable, retry_dead
 from connector.services.purchase_order_queries import purchase_order_detail
 from connector.services.purchasing import receive_purchase_order
 from connector.web.openapi import (
+    IDEMPOTENCY_HEADER,
     MAX_BODY_BYTES,
     MAX_INT,
     RECEIPT_REQUEST,
@@ -95,7 +104,27 @@ def _authenticate() -> Response | None:
     if principal is None:
         return _unauthorized("the token is unknown or revoked")
     g.api_principal = principal
-    return None
+    return _rate_limit(principal.shop_id, hashlib.sha256(token.strip().encode()).hexdigest())
+
+
+def _rate_limit(shop_id: int, token_hash: str) -> Response | None:
+    """Count the request in the token's current minute; 429 once it is over the limit.
+
+    A fixed window: at most twice the limit can pass around a minute boundary, which is fine for
+    protecting the service and costs one UPSERT instead of a log of timestamps per token.
+    """
+    settings: Settings = current_app.extensions.get("backorders.settings") or Settings()
+    kind = "read" if request.method in ("GET", "HEAD", "OPTIONS") else "write"
+    limit = settings.api_read_limit_per_minute if kind == "read" else settings.api_write_limit_per_minute
+    now = _now().timestamp()
+    minute = int(now // 60)
+    if q.count_api_request(_db(), shop_id, token_hash, kind, minute) <= limit:
+        return None
+    retry_after = max(1, math.ceil((minute + 1) * 60 - now))
+    response = _error(429, "rate_limited", f"this token made more than {limit} {kind} requests this minute; "
+                                           f"retry after {retry_after} s")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.after_request
@@ -129,7 +158,7 @@ def _require_write() -> None:
 
 def _params(op_id: str, **path: str) -> dict[str, Any]:
     try:
-        return _parse(op_id, request.args, path)
+        return _parse(op_id, request.args, path, request.headers)
     except SchemaViolation as exc:
         raise ApiError(400, "invalid", f"{exc.field} {exc.message}", exc.field) from None
 
@@ -277,8 +306,40 @@ def get_purchase_order(number: str) -> Response:
 
 @bp.post("/v1/purchase-orders/<number>/receipts")
 def receive(number: str) -> Response:
+    """Record a receipt; with an ``Idempotency-Key``, at most once per key (as Stripe and Shopify).
+
+    The key is claimed in the database before the receipt is recorded, so a concurrent
+    duplicate cannot apply too (it gets 409 while the first runs, the stored answer after). A
+    repeat with the same key and the same request gets the stored answer with
+    ``Idempotent-Replayed: true``; the same key with another body or path is 422. Errors are not
+    stored: nothing was recorded, so a retry with the same key runs again.
+    """
     _require_write()
-    _params("receive_purchase_order", number=number)
+    key = _params("receive_purchase_order", number=number).get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return _receive(number)
+    shop_id = _shop_id()
+    raw = request.get_data(cache=True)  # raises 413 above MAX_BODY_BYTES, before anything is claimed
+    request_hash = hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), request.path.encode(), raw)).hexdigest()
+    try:
+        stored = q.claim_idempotency_key(_db(), shop_id, key, request_hash, _now())
+    except q.IdempotencyConflict as exc:
+        status = 409 if exc.code == "idempotency_key_in_progress" else 422
+        raise ApiError(status, exc.code, exc.message, IDEMPOTENCY_HEADER) from None
+    if stored is not None:
+        replay = current_app.response_class(stored.body, status=stored.status, mimetype="application/json")
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        response = _receive(number)
+    except BaseException:
+        q.release_idempotency_key(_db(), shop_id, key)
+        raise
+    q.complete_idempotency_key(_db(), shop_id, key, response.status_code, response.get_data(as_text=True), _now())
+    return response
+
+
+def _receive(number: str) -> Response:
     body = _json_body(RECEIPT_REQUEST)
     quantities: dict[str, int] = {}
     for i, line in enumerate(body["lines"]):

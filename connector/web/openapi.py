@@ -29,6 +29,7 @@ MAX_RECEIPT_LINES = 200
 MAX_BODY_BYTES = 1024 * 1024
 # Printable text: no control characters (PostgreSQL refuses NUL, and nothing legitimate needs them).
 TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 PO_STATUSES = ["draft", "ready", "sent", "confirmed", "partially_received", "received", "cancelled"]
 LINE_KINDS = ["stock", "backorder", "preorder", "dropship", "oversold", "untracked"]
@@ -215,7 +216,16 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
         *PAGINATION,
     ],
     "get_purchase_order": [PO_NUMBER],
-    "receive_purchase_order": [PO_NUMBER],
+    "receive_purchase_order": [
+        PO_NUMBER,
+        {"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": _text(255, 1),
+         "description": "Any unique string (a UUID) chosen by the client for this receipt. A retry with the "
+                        "same key and the same body within 24 hours is not recorded again: it gets the first "
+                        "answer back with `Idempotent-Replayed: true`. The same key with another body is "
+                        "422 `idempotency_key_reused`; while the first request still runs, 409 "
+                        "`idempotency_key_in_progress`. Errors are not stored (nothing was recorded), so "
+                        "retrying after one runs the request again."},
+    ],
     "list_suppliers": list(PAGINATION),
     "list_outbox": [
         _query("state", {"type": "string", "enum": list(OUTBOX_STATES)}, "Only messages in this state "
@@ -241,10 +251,19 @@ ERROR_RESPONSES = {
     "404": _error_response("No such resource in the token's shop (another shop's resources are "
                            "indistinguishable from missing ones)."),
     "405": _error_response("The path exists but not with this method (`Allow` lists the methods)."),
+    "409": _error_response("A request with the same `Idempotency-Key` is still being processed; retry "
+                           "shortly to get its answer."),
     "413": _error_response(f"The body is larger than {MAX_BODY_BYTES} bytes."),
     "422": _error_response("Well-formed, but it cannot be applied (unknown SKU on the PO, a PO that "
                            "cannot be received yet, the same SKU twice, a retry of a message that is not "
                            "dead)."),
+    "429": {
+        **_error_response("The token made more requests this minute than allowed (code `rate_limited`; by "
+                          "default 120 reads and 60 writes a minute per token)."),
+        "headers": {"Retry-After": {"description": "Seconds until the next minute starts and requests are "
+                                                   "counted afresh.",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 60}}},
+    },
     "500": _error_response("A fault of ours; the message carries no detail."),
 }
 
@@ -253,12 +272,22 @@ def _ok(description: str, schema: str, status: str = "200") -> dict[str, Any]:
     return {status: {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}}
 
 
+def _replayable(responses: dict[str, Any]) -> dict[str, Any]:
+    """Success answers that may be a replay of an earlier request with the same Idempotency-Key."""
+    header = {"Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer of an earlier request with the same "
+                       "`Idempotency-Key` (nothing was recorded again); absent otherwise.",
+        "schema": {"type": "string", "enum": ["true"]}}}
+    return {code: {**response, "headers": header} for code, response in responses.items()}
+
+
 def _errors(*codes: str) -> dict[str, Any]:
     return {code: {"$ref": f"#/components/responses/E{code}"} for code in codes}
 
 
-READ_ERRORS = ("400", "401", "404", "500")
-WRITE_ERRORS = ("400", "401", "403", "404", "413", "422", "500")
+READ_ERRORS = ("400", "401", "404", "429", "500")
+WRITE_ERRORS = ("400", "401", "403", "404", "413", "422", "429", "500")
+IDEMPOTENT_WRITE_ERRORS = (*WRITE_ERRORS, "409")
 
 
 def _operation(op_id: str, summary: str, responses: dict[str, Any], errors: tuple[str, ...], *,
@@ -292,10 +321,13 @@ PATHS: dict[str, Any] = {
     )},
     "/api/v1/purchase-orders/{number}/receipts": {"post": _operation(
         "receive_purchase_order", "Record goods received on a purchase order",
-        _ok("Received: units went to waiting order lines oldest first, the rest to stock.", "Receipt", "201"),
-        WRITE_ERRORS, write=True, body="ReceiptRequest",
-        description="Each call adds to what was received (it is not idempotent: do not retry a 201). "
-                    "Receiving more than ordered is allowed; the surplus becomes stock.",
+        _replayable(_ok("Received: units went to waiting order lines oldest first, the rest to stock.",
+                        "Receipt", "201")),
+        IDEMPOTENT_WRITE_ERRORS, write=True, body="ReceiptRequest",
+        description="Each call adds to what was received. To retry safely (a timeout, a dropped "
+                    "connection), send an `Idempotency-Key`: the receipt is then recorded once however "
+                    "often the same request is repeated within 24 hours. Receiving more than ordered is "
+                    "allowed; the surplus becomes stock.",
     )},
     "/api/v1/suppliers": {"get": _operation(
         "list_suppliers", "Suppliers, by name", _ok("A page of suppliers.", "SupplierPage"), READ_ERRORS,
@@ -332,7 +364,10 @@ def _document() -> dict[str, Any]:
                            "carries `Authorization: Bearer <token>`; "
                            "tokens are created on /merchant/settings/api-tokens and see one shop only. "
                            "Errors always have the shape `{\"error\": {\"code\", \"message\", \"field\"}}`, "
-                           "also for unknown paths under /api (404) and wrong methods (405).",
+                           "also for unknown paths under /api (404) and wrong methods (405). Each token "
+                           "may make a limited number of requests a minute (429 with `Retry-After` "
+                           "beyond it); receipts take an `Idempotency-Key` so they can be retried "
+                           "safely.",
         },
         "servers": [{"url": "/"}],
         "paths": PATHS,
@@ -448,9 +483,9 @@ def _join(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def parse_parameters(op_id: str, query: Any, path: dict[str, str]) -> dict[str, Any]:
-    """The documented parameters of ``op_id`` from a query string (``MultiDict``) and the path,
-    converted and checked; defaults filled in, absent optional ones left out."""
+def parse_parameters(op_id: str, query: Any, path: dict[str, str], headers: Any = None) -> dict[str, Any]:
+    """The documented parameters of ``op_id`` from a query string (``MultiDict``), the path and
+    the headers, converted and checked; defaults filled in, absent optional ones left out."""
     out: dict[str, Any] = {}
     known = {param["name"] for param in PARAMETERS[op_id] if param["in"] == "query"}
     for name in query:
@@ -462,7 +497,8 @@ def parse_parameters(op_id: str, query: Any, path: dict[str, str]) -> dict[str, 
             raise SchemaViolation("may be given only once", name)
     for param in PARAMETERS[op_id]:
         name, schema = param["name"], param["schema"]
-        raw = path.get(name) if param["in"] == "path" else query.get(name)
+        where = param["in"]
+        raw = path.get(name) if where == "path" else (headers or {}).get(name) if where == "header" else query.get(name)
         if raw is None:
             if "default" in schema:
                 out[name] = schema["default"]

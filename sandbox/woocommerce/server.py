@@ -4,7 +4,9 @@ Enough of WooCommerce for the adapter, the tests and the demo: Basic-auth key ch
 pagination headers, ``modified_after`` with ``dates_are_gmt``, batch endpoints with the 100-object
 limit (413, as WooCommerce answers), order notes, webhooks (signed deliveries, the unsigned
 creation ping, disabling after 5 failures), the ``/wc-auth/v1/authorize`` key flow condensed into
-one auto-approved GET, and injectable host faults (429/503 with ``Retry-After``, latency).
+one auto-approved GET, and injectable host faults (429/503 with ``Retry-After``, latency, and
+dropped connections: the socket closed without an answer, before or after the request was
+applied, as a crashing PHP worker or a restarting proxy does).
 
 Not emulated: OAuth1 over plain http (real stores demand it there; the adapter sends Basic auth
 over loopback, see ``adapters.woocommerce.client``), customers, coupons, refunds, taxes, HPOS
@@ -21,6 +23,7 @@ import json
 import math
 import queue
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -80,6 +83,7 @@ class LoggedRequest:
     path: str
     query: dict[str, str]
     status: int = 0
+    dropped: bool = False  # the connection was closed without an answer (``drop_next``)
 
 
 @dataclass
@@ -98,6 +102,7 @@ class _Fault:
     status: int | None = None
     retry_after: str | None = None
     latency: float = 0.0
+    drop: str | None = None  # "before" or "after" the request is applied
 
 
 @dataclass
@@ -217,6 +222,19 @@ class SandboxWoo(WooStore):
         """The next ``count`` requests get ``status`` (a host's HTML page) with ``Retry-After``."""
         with self._lock:
             self._faults.extend(_Fault(status=status, retry_after=retry_after) for _ in range(count))
+
+    def drop_next(self, count: int, *, after_apply: bool = False, skip: int = 0) -> None:
+        """After ``skip`` requests answered normally, the next ``count`` connections are closed
+        without an answer: before anything is done, or (``after_apply``) once the request was
+        applied, so the client cannot know whether it was."""
+        with self._lock:
+            self._faults.extend(_Fault() for _ in range(skip))
+            self._faults.extend(_Fault(drop="after" if after_apply else "before") for _ in range(count))
+
+    @property
+    def connections_dropped(self) -> int:
+        with self._lock:
+            return sum(1 for r in self.request_log if r.dropped)
 
     def slow_next(self, count: int, seconds: float) -> None:
         with self._lock:
@@ -355,6 +373,8 @@ class SandboxWoo(WooStore):
         with self._lock:
             self.request_log.append(entry)
             fault = self._faults.pop(0) if self._faults else None
+        if fault is not None and fault.drop == "before":
+            return self._drop(environ, start_response, entry)
         self._in_request.active = True
         try:
             response = self._respond(request, fault)
@@ -364,8 +384,27 @@ class SandboxWoo(WooStore):
             )
         finally:
             self._in_request.active = False
+        if fault is not None and fault.drop == "after":
+            return self._drop(environ, start_response, entry)
         entry.status = response.status_code
         return response(environ, start_response)
+
+    @staticmethod
+    def _drop(environ: dict[str, Any], start_response: Callable[..., Any], entry: LoggedRequest) -> list[bytes]:
+        """Close the connection unanswered; the client sees it closed (``dropped`` in the log).
+
+        The status line is then written to the shut socket: the server sees a broken pipe and
+        drops the connection quietly, as for a client that went away.
+        """
+        entry.dropped = True
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        start_response("500 Internal Server Error", [("Content-Length", "0")])
+        return []
 
     def _respond(self, request: Request, fault: _Fault | None) -> Response:
         if fault is not None:

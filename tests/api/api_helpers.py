@@ -39,9 +39,10 @@ class Clock:
         return self.now
 
 
-def make_app(db: Database, clock: Callable[[], datetime], **extensions: Any) -> Flask:
+def make_app(db: Database, clock: Callable[[], datetime], settings: Settings | None = None,
+             **extensions: Any) -> Flask:
     """What ``create_app`` will do once it registers the API blueprint itself."""
-    app = create_app(Settings(secret_key="test-secret-key", demo=True), db, clock=clock, **extensions)
+    app = create_app(settings or Settings(secret_key="test-secret-key", demo=True), db, clock=clock, **extensions)
     if "api" not in app.blueprints:
         app.register_blueprint(bp)
     app.config["TESTING"] = True

@@ -14,13 +14,24 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_helpers import SeededShop
+from api_helpers import Clock, SeededShop, make_app
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from connector.config import Settings
+from connector.db.engine import Database
+
+
+@pytest.fixture
+def app(db: Database, clock: Clock) -> Flask:
+    # Thousands of requests in one (frozen) minute: the rate limit, tested on its own in
+    # test_api_limits.py, would answer most of them 429 and hide everything else.
+    return make_app(db, clock, Settings(secret_key="test-secret-key", demo=True, api_read_limit_per_minute=10**9,
+                                        api_write_limit_per_minute=10**9))
 
 
 def _config(token: str) -> SchemathesisConfig:

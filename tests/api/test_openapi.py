@@ -46,7 +46,7 @@ def test_every_operation_documents_its_errors_and_security() -> None:
     for path, ops in openapi.PATHS.items():
         for method, op in ops.items():
             codes = set(op["responses"])
-            assert {"400", "401", "404", "500"} <= codes, (path, method)
+            assert {"400", "401", "404", "429", "500"} <= codes, (path, method)
             if method == "post":
                 assert {"403", "413", "422"} <= codes
                 assert op["security"] == [{"bearer": ["write"]}]
@@ -96,3 +96,13 @@ def test_the_document_is_valid_openapi_3_1_and_its_schemas_valid_json_schema() -
     assert errors == []
     for schema in doc["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
+
+
+def test_the_rate_limit_and_the_idempotency_key_are_documented() -> None:
+    doc = openapi.openapi_document()
+    assert "Retry-After" in doc["components"]["responses"]["E429"]["headers"]
+    receipts = doc["paths"]["/api/v1/purchase-orders/{number}/receipts"]["post"]
+    header = next(p for p in receipts["parameters"] if p["in"] == "header")
+    assert header["name"] == "Idempotency-Key" and header["required"] is False
+    assert {"409", "422"} <= set(receipts["responses"])
+    assert "Idempotent-Replayed" in receipts["responses"]["201"]["headers"]

@@ -307,3 +307,100 @@ def test_woocommerce_pull_converges_through_429_storms(woo):
         for li in o["line_items"]:
             expected[str(o["id"])][li["sku"]] += li["quantity"]
     assert rows == {k: dict(v) for k, v in expected.items()}
+
+
+def _woo_faults(sb: Any, rng: random.Random) -> None:
+    """One burst of trouble: dropped connections (before or after the store applied the request,
+    sometimes more than the client's own retries), 5xx, or slow answers."""
+    roll = rng.random()
+    if roll < 0.35:
+        sb.drop_next(rng.randint(1, 7), after_apply=rng.random() < 0.5, skip=rng.randint(0, 3))
+    elif roll < 0.5:
+        sb.fail_next(rng.randint(1, 6), rng.choice([500, 502, 503]), retry_after=None)
+    elif roll < 0.6:
+        sb.slow_next(1, 0.05)
+
+
+def test_woocommerce_pull_and_push_converge_through_dropped_connections(woo):
+    """WooCommerce: connections closed unanswered (before and after the store applied the
+    request), 5xx and slow answers during repeated pulls and outbox pushes. Every order arrives
+    exactly once with the store's lines; every push ends in the store exactly once (one status
+    note per order, the meta the database says), with nothing dead."""
+    from adapters.woocommerce.storefront import internal_note
+    from connector.config import DEMO_FERNET_KEY, Settings
+
+    sb = woo.sandbox
+    rng = random.Random(5)
+    products = [sb.create_product(f"D{i}", sku=f"D-{i}", stock_quantity=i % 2, backorders="notify") for i in range(4)]
+    orders = [sb.create_order([(p["id"], rng.randint(1, 3)) for p in rng.sample(products, rng.randint(1, 2))])
+              for _ in range(30)]
+    page = woo.connect()
+    assert page.status_code == 200, page.text
+    shop_id = woo.shop_id()
+    errors: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ pull until done
+    pulls = 0
+    while True:
+        pulls += 1
+        assert pulls < 100, f"pull never converged: {errors}"
+        if pulls == 1:
+            sb.drop_next(8)  # more drops than the client retries: the first pull fails
+        elif not sb._faults:
+            _woo_faults(sb, rng)
+        try:
+            woo.pull()
+        except ConnectorError as exc:
+            errors[f"pull:{type(exc).__name__}"] += 1
+            continue
+        break
+    with sb._lock:
+        sb._faults.clear()
+    assert woo.pull().orders.applied == 0  # converged: a clean pull finds nothing new
+    with UnitOfWork(woo.db, shop_id, readonly=True) as uow:
+        rows = {o.external_id: {ln.sku: ln.ordered - ln.cancelled for ln in o.lines}
+                for o in uow.session.scalars(select(SalesOrder))}
+    expected: dict[str, Counter[str]] = {str(o["id"]): Counter() for o in orders}
+    for o in orders:
+        for li in o["line_items"]:
+            expected[str(o["id"])][li["sku"]] += li["quantity"]
+    assert rows == {k: dict(v) for k, v in expected.items()}  # every order once, with its lines
+
+    # ------------------------------------------------------------------ push until done
+    now = datetime.now(UTC)
+    with UnitOfWork(woo.db, shop_id) as uow:
+        for o in orders:
+            uow.add(OutboxMessage(kind="eta_changed", target="storefront", subject=str(o["id"]),
+                                  payload={"order": str(o["id"])}, idempotency_key=f"woo-chaos-{o['id']}",
+                                  next_attempt_at=now, created_at=now))
+        uow.commit()
+    settings = Settings(secret_key="hardening-secret-key", fernet_keys=(DEMO_FERNET_KEY,), app_url=woo.url)
+    factory = build_dispatcher_factory(
+        woo.db, settings, lambda sid: woo.gateway.storefront_for(shop_access(woo.db, sid)), _Mailbox())
+    clock, rounds = now, 0
+    while True:
+        rounds += 1
+        assert rounds < 150, f"push never converged: {count_by_state(woo.db, shop_id)}"
+        if not sb._faults:
+            _woo_faults(sb, rng)
+        report = deliver_due(woo.db, shop_id, factory(shop_id), clock, limit=10, max_attempts=50,
+                             rng=random.Random(rounds))
+        errors["push:retried"] += report.retried
+        assert report.dead == 0, count_by_state(woo.db, shop_id)
+        if set(count_by_state(woo.db, shop_id)) == {"sent"}:
+            break
+        clock += timedelta(hours=7)  # past any backoff
+
+    today = datetime.now(UTC).date()
+    for o in orders:
+        push, _variants = pushes_for_order(woo.db, shop_id, str(o["id"]), today)
+        assert push is not None
+        notes = [n["note"] for n in sb.order_notes(o["id"]) if not n["customer_note"]]
+        assert notes.count(internal_note(push)) == 1, (o["id"], notes)  # pushed once, never twice
+        meta = {m["key"]: m["value"] for m in sb.order(o["id"])["meta_data"]}
+        want = [{"line": ln.line_external_id, "sku": ln.sku, "status": ln.status,
+                 "eta": ln.eta.isoformat() if ln.eta else None} for ln in push.lines]
+        assert json.loads(meta["_backorder_status"]) == want, o["id"]
+    print({"pulls": pulls, "push_rounds": rounds, "dropped": sb.connections_dropped, "errors": dict(errors)})
+    assert sb.connections_dropped >= 10, sb.connections_dropped
+    assert errors["pull:PlatformError"] >= 1 and errors["push:retried"] >= 1, errors

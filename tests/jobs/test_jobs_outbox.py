@@ -252,3 +252,32 @@ def test_concurrent_workers_never_send_a_message_twice(db: Database) -> None:
     assert sum(r.sent for r in reports) == 60
     assert sum(1 for r in reports if r.sent) >= 2  # the work really was shared
     assert count_by_state(db, shop) == {"sent": 60}
+
+
+def test_the_default_retry_budget_keeps_a_message_waiting_about_a_day() -> None:
+    from connector.config import Settings
+
+    attempts = Settings().outbox_max_attempts
+    # The waits between attempts with the jitter at its lowest (half a step) and at its highest
+    # (test_backoff_doubles_and_is_capped holds backoff_delay to these bounds).
+    shortest = sum((_step(a) / 2 for a in range(1, attempts)), timedelta())
+    longest = sum((_step(a) for a in range(1, attempts)), timedelta())
+    assert timedelta(hours=12) <= shortest and longest <= timedelta(hours=30), (shortest, longest)
+
+
+def _step(attempts: int) -> timedelta:
+    return min(BACKOFF_CAP, timedelta(seconds=30 * 2 ** (attempts - 1)))
+
+
+def test_the_deliver_outbox_job_gives_up_after_the_configured_attempts(db: Database) -> None:
+    from connector.config import Settings
+    from jobs.registry import JobContext, deliver_outbox
+
+    shop = add_shop(db, "a")
+    mid = add_message(db, shop, "k1")
+    dispatcher = RecordingDispatcher(failures={"k1": [retryable(f"fail {i}") for i in range(5)]})
+    ctx = JobContext(db=db, settings=Settings(demo=True, outbox_max_attempts=2), dispatcher_factory=lambda _s: dispatcher)
+    first = deliver_outbox(ctx, shop, T0)
+    second = deliver_outbox(ctx, shop, message(db, shop, mid).next_attempt_at)
+    assert (first["retried"], first["dead"], second["dead"]) == (1, 0, 1)
+    assert message(db, shop, mid).attempts == 2

@@ -25,7 +25,6 @@ from connector.db.engine import Database
 from connector.services.accounts import create_api_token
 from jobs.runner import run_job_for_shop
 
-MAX_ATTEMPTS = 8  # deliver_due's default, which the deliver_outbox job uses
 PAST_ANY_BACKOFF = timedelta(hours=7)  # the backoff is capped at 6 hours
 
 
@@ -137,14 +136,16 @@ def test_pushes_wait_through_500s_and_429s_and_arrive_exactly_once_after(outage:
 def test_a_push_that_outlives_its_attempts_is_dead_shown_and_delivered_after_a_retry(outage: Outage) -> None:
     (subject,) = outage.order(1)
     outage.down(429)
+    max_attempts = outage.world.settings.outbox_max_attempts  # what the deliver_outbox job passes
+    assert max_attempts == 14  # the default: about a day of backoff before a message is dead
 
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    for attempt in range(1, max_attempts + 1):
         detail = outage.deliver()
-        assert detail["dead"] == (1 if attempt == MAX_ATTEMPTS else 0), (attempt, detail)
+        assert detail["dead"] == (1 if attempt == max_attempts else 0), (attempt, detail)
 
     assert outage.outbox("pending") == {}
     dead = outage.outbox("dead")[subject]
-    assert dead["attempts"] == MAX_ATTEMPTS and "429" in dead["last_error"] and dead["next_attempt_at"] is None
+    assert dead["attempts"] == max_attempts and "429" in dead["last_error"] and dead["next_attempt_at"] is None
     # Retrying while the store is still down just gets it dead again later; retry once it is up.
     outage.up()
     before = len(outage.sb.requests)

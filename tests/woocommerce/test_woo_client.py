@@ -94,7 +94,11 @@ def test_503_without_retry_after_backs_off_then_gives_up_retryable(sandbox, clie
     with pytest.raises(PlatformError) as caught:
         client.get("orders")
     assert caught.value.retryable and caught.value.status == 503
-    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # max_retries=4 -> 5 attempts
+    # max_retries=4 -> 5 attempts; each wait is the doubling step (0.5, 1, 2, 4 s) with jitter
+    # spreading it over its upper half.
+    assert len(sleeps) == 4
+    for wait, step in zip(sleeps, [0.5, 1.0, 2.0, 4.0], strict=True):
+        assert step / 2 <= wait <= step
     assert sandbox.requests_served == 5
 
 
@@ -192,7 +196,7 @@ def test_a_gateway_timeout_on_post_is_not_repeated_but_on_get_it_is(sandbox, cli
     assert caught.value.status == 504 and caught.value.retryable and sleeps == []
     sandbox.fail_next(1, status=504, retry_after=None)
     assert client.get(f"orders/{order['id']}")["id"] == order["id"]
-    assert sleeps == [0.5]
+    assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5
 
 
 def test_a_host_that_strips_authorization_gets_a_hint_and_query_auth_works():
@@ -203,3 +207,43 @@ def test_a_host_that_strips_authorization_gets_a_hint_and_query_auth_works():
         client = WooClient(store.base_url, store.consumer_key, store.consumer_secret, query_string_auth=True)
         assert client.get("orders") == []
         assert store.request_log[-1].query["consumer_key"] == store.consumer_key
+
+
+def test_the_backoff_is_jittered_and_bounded(sandbox):
+    sleeps: list[float] = []
+    lowest = WooClient(sandbox.base_url, sandbox.consumer_key, sandbox.consumer_secret, sleep=sleeps.append,
+                       max_retries=10, backoff=0.5, max_retry_after=3.0, jitter=lambda: 0.0)
+    sandbox.fail_next(20, status=503, retry_after=None)
+    with pytest.raises(PlatformError):
+        lowest.get("orders")
+    highest = WooClient(sandbox.base_url, sandbox.consumer_key, sandbox.consumer_secret, sleep=sleeps.append,
+                        max_retries=10, backoff=0.5, max_retry_after=3.0, jitter=lambda: 1.0)
+    sandbox.fail_next(20, status=503, retry_after=None)
+    with pytest.raises(PlatformError):
+        highest.get("orders")
+    steps = [0.5, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]  # doubling, capped at max_retry_after
+    assert sleeps == [s / 2 for s in steps] + steps
+
+
+def test_a_dropped_connection_on_a_read_is_retried_and_answers(sandbox, client, sleeps):
+    sandbox.drop_next(2)
+    assert client.get("orders") == []
+    assert sandbox.connections_dropped == 2 and len(sleeps) == 2
+
+
+def test_a_post_whose_connection_dropped_after_it_was_applied_is_not_repeated(sandbox, client, sleeps):
+    order = sandbox.create_order([])
+    sandbox.drop_next(1, after_apply=True)
+    with pytest.raises(PlatformError) as caught:
+        client.post(f"orders/{order['id']}/notes", {"note": "once"})
+    assert caught.value.retryable and caught.value.data.get("maybe_applied") is True and sleeps == []
+    assert [n["note"] for n in sandbox.order_notes(order["id"])] == ["once"]  # applied, exactly once
+
+
+def test_a_post_dropped_before_it_was_applied_is_not_repeated_blindly_either(sandbox, client, sleeps):
+    # The client cannot tell a drop before from one after: it does not repeat the POST itself.
+    order = sandbox.create_order([])
+    sandbox.drop_next(1)
+    with pytest.raises(PlatformError) as caught:
+        client.post(f"orders/{order['id']}/notes", {"note": "lost"})
+    assert caught.value.retryable and sandbox.order_notes(order["id"]) == []

@@ -326,3 +326,41 @@ def test_a_store_changing_faster_than_we_page_is_reported_not_lost(sandbox, stor
     with pytest.raises(PlatformError) as caught:
         list(pull)
     assert caught.value.retryable and "149 of 150" in caught.value.message
+
+
+def _mug_push(order: dict, line_id: str, eta: date) -> OrderStatusPush:
+    return OrderStatusPush(
+        order_external_id=str(order["id"]), backordered=True,
+        lines=(LineStatusPush(line_id, "MUG", "backordered", eta),),
+        customer_note=f"Your mug should ship by {eta.isoformat()}.",
+    )
+
+
+def test_a_push_retried_after_its_answer_was_lost_adds_no_second_note(sandbox, storefront):
+    product = sandbox.create_product("Mug", sku="MUG", stock_quantity=0, backorders="notify")
+    order = sandbox.create_order([(product["id"], 2)])
+    push = _mug_push(order, str(order["line_items"][0]["id"]), date(2026, 12, 12))
+    # The push reads the private notes, adds one, reads the customer notes, adds one: the store
+    # saves that customer note, then the connection drops. The push fails retryable (it may have
+    # been applied) and the outbox delivers it again.
+    sandbox.drop_next(1, after_apply=True, skip=3)
+    with pytest.raises(PlatformError) as caught:
+        storefront.push_orders([push])
+    assert caught.value.retryable and sandbox.connections_dropped == 1
+    storefront.push_orders([push])
+
+    notes = sandbox.order_notes(order["id"])
+    assert len([n for n in notes if n["customer_note"]]) == 1
+    assert len([n for n in notes if not n["customer_note"] and "MUG" in n["note"] and n["author"] != "system"]) == 1
+    assert [e["kind"] for e in sandbox.emails] == ["customer_note"]  # the customer is told once
+
+
+def test_a_new_eta_is_a_new_note_but_the_same_one_again_is_not(sandbox, storefront):
+    product = sandbox.create_product("Mug", sku="MUG", stock_quantity=0, backorders="notify")
+    order = sandbox.create_order([(product["id"], 2)])
+    line_id = str(order["line_items"][0]["id"])
+    first, second = _mug_push(order, line_id, date(2026, 12, 12)), _mug_push(order, line_id, date(2027, 1, 9))
+    for push in (first, first, second, first):
+        storefront.push_orders([push])
+    customer = [n["note"] for n in sandbox.order_notes(order["id"]) if n["customer_note"]]
+    assert customer == [first.customer_note, second.customer_note, first.customer_note]  # newest first
