@@ -11,6 +11,7 @@ exceptions and SDK exceptions never escape.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -57,6 +58,11 @@ def sanitize_shop_domain(shop: str) -> str:
     """
     if not isinstance(shop, str):
         raise ValidationError("shop must be a string", field="shop")
+    return _sanitize(shop)
+
+
+@functools.lru_cache(maxsize=4096)  # pure, and every webhook checks its shop header twice
+def _sanitize(shop: str) -> str:
     cleaned = _shop_url.sanitize_shop_domain(shop)
     if not cleaned or not SHOP_DOMAIN_RE.match(cleaned):
         raise ValidationError(f"not a myshopify.com shop domain: {shop!r}", field="shop")

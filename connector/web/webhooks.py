@@ -21,6 +21,8 @@ from connector.ports import PlatformGateway
 from connector.services.webhooks import ShopLookup, store_delivery
 
 bp = Blueprint("webhooks", __name__)
+_STORED = b'{"status":"stored"}\n'
+_DUPLICATE = b'{"status":"duplicate"}\n'
 log = logging.getLogger(__name__)
 
 
@@ -81,4 +83,5 @@ def receive(platform: str) -> Any:
         kick = current_app.extensions.get("backorders.kick")
         if kick is not None:
             kick(platform, shop_id)
-    return jsonify(status="stored" if stored else "duplicate"), 200
+    # Fixed bodies: this answer is sent for every delivery, no need to serialise it each time.
+    return current_app.response_class(_STORED if stored else _DUPLICATE, status=200, mimetype="application/json")
