@@ -11,7 +11,10 @@ Setups (gunicorn ``sync`` workers):
 * ``sqlite``: the embedded default, the app on a SQLite file, ``BENCH_LOAD_SQLITE_WORKERS``
   workers (default 4).
 * ``postgres``: the app on PostgreSQL (``BENCH_DATABASE_URL``/``TEST_DATABASE_URL``),
-  ``BENCH_LOAD_PG_WORKERS`` workers (default 4). Skipped when PostgreSQL is not reachable.
+  ``BENCH_LOAD_PG_WORKERS`` workers (default 4). Skipped when PostgreSQL is not reachable. The
+  ``runtime`` app runs scaled out here (``JOB_BACKEND=celery``, broker ``BENCH_CELERY_BROKER_URL``,
+  default Redis db 13): the web tier stores and enqueues, as in production; no Celery worker runs
+  on this machine during the load, and the enqueued tasks are purged afterwards.
 * baseline: a bare Flask endpoint answering 200 on the same gunicorn setup (same worker count
   and class), loaded the same way.
 
@@ -350,7 +353,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, workers: int, database_url: str | None = None) -> Iterator[str]:
+def gunicorn(app: str, workers: int, database_url: str | None = None,
+             extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``bench.wsgi_bench:app`` under gunicorn on a loopback port; yields the base URL."""
     port = _free_port()
     env = {
@@ -366,6 +370,7 @@ def gunicorn(app: str, workers: int, database_url: str | None = None) -> Iterato
     }
     if database_url:
         env["DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     worker_class = os.environ.get("BENCH_LOAD_WORKER_CLASS", "sync")
     cmd = [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "-k", worker_class,
            "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
@@ -420,6 +425,19 @@ def stored(db: Database, prefix: str) -> tuple[int, int]:
         row = conn.execute(text("SELECT count(*), sum(CASE WHEN processed_at IS NULL THEN 1 ELSE 0 END) "
                                 "FROM webhook_events WHERE event_id LIKE :p"), {"p": f"{prefix}-%"}).one()
         return int(row[0] or 0), int(row[1] or 0)
+
+
+BENCH_BROKER = os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+
+
+def _purge_broker() -> None:
+    """Drop the process_webhooks tasks the scaled-out run enqueued (no worker ran them)."""
+    try:
+        import redis
+
+        redis.Redis.from_url(BENCH_BROKER).flushdb()
+    except Exception as exc:  # noqa: BLE001 - a bench nicety, never a reason to fail the figures
+        _log(f"could not purge {BENCH_BROKER}: {exc}")
 
 
 def _prefix() -> str:
@@ -481,15 +499,22 @@ def run(seconds: float, *, connections: int = 16, threads: int = 2, sqlite_worke
             for kind, workers, min_rps in (("sqlite", sqlite_workers, 1000), ("postgres", pg_workers, 500)):
                 if kind == "postgres" and not pg:
                     continue
+                # Scaled out, the web tier only stores and enqueues: processing is Celery's (on
+                # other machines; no worker runs here, so the web tier gets the whole machine).
+                scaled_out = kind == "postgres" and app == "runtime"
+                extra = {"JOB_BACKEND": "celery", "CELERY_BROKER_URL": BENCH_BROKER} if scaled_out else None
                 with fresh_database(kind, Path(tmp)) as db:
                     add_shop(db)
-                    with gunicorn(app, workers, db.url) as url:
+                    with gunicorn(app, workers, db.url, extra) as url:
                         _log(f"{app} app on {kind}, {workers} workers, {seconds:.0f} s")
                         prefix = _prefix()
                         result = load(url, bodies, prefix, seconds=seconds, **opts)
                         _log(f"  {result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms")
                         rows, pending = stored(db, prefix)
-                emit_run(f"{kind}_{workers}w{suffix}", result, rows, bare[workers], min_rps, app=app, pending=pending)
+                if scaled_out:
+                    _purge_broker()
+                emit_run(f"{kind}_{workers}w{suffix}", result, rows, bare[workers], min_rps,
+                         app=f"{app} (JOB_BACKEND=celery)" if scaled_out else app, pending=pending)
             if not deliveries:
                 continue
             with fresh_database("sqlite", Path(tmp)) as db:
