@@ -133,8 +133,12 @@ class Runtime:
         try:
             with processing_lock(self.db, lock_dir, shop_id) as held:
                 if not held:
-                    # Another process is at it; it may have read its batch before ours was stored.
-                    threading.Timer(RETRY_LOCKED_SECONDS, self.kick, args=(platform, shop_id)).start()
+                    # Another process is at it; it may have read its batch before ours was stored,
+                    # so look again in a moment. Until then the shop stays marked as kicked: the
+                    # deliveries meanwhile add nothing (one retry timer, not one per delivery).
+                    with self._kick_lock:
+                        self._kicked.add(shop_id)
+                    threading.Timer(RETRY_LOCKED_SECONDS, self._resubmit, args=(platform, shop_id)).start()
                     return
                 processed = self._drain(shop_id)
         except Exception:  # noqa: BLE001 - logged; the process_webhooks job retries
@@ -145,6 +149,12 @@ class Runtime:
             # than at the next deliver_outbox tick (a minute by default): outside the processing
             # lock, under the outbox job's own lock, recorded like any job run.
             run_job_for_shop(self.job_ctx, "deliver_outbox", shop_id, self.clock())
+
+    def _resubmit(self, platform: str, shop_id: int) -> None:
+        try:
+            self.executor.submit(self._process_after_delivery, platform, shop_id)
+        except RuntimeError:  # the executor was shut down: the process is exiting; the job retries
+            pass
 
     def _drain(self, shop_id: int) -> int:
         """Apply the shop's stored webhooks; returns how many were processed."""

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -103,4 +104,42 @@ def test_one_process_at_a_time_applies_a_shops_webhooks(tmp_path: Path) -> None:
             assert other_shop, "another shop's webhooks are not held up"
     with processing_lock(rt.db, tmp_path, 1) as again:
         assert again, "released when the holder is done"
+    rt.db.dispose()
+
+
+def test_while_another_process_holds_the_shop_deliveries_wait_on_one_retry_then_are_processed(
+    tmp_path: Path,
+) -> None:
+    crypto.configure_cipher([DEMO_FERNET_KEY])
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fernet_keys=(DEMO_FERNET_KEY,), secret_key="held",
+        shopify_api_key=API_KEY, shopify_api_secret=API_SECRET, scheduler_lock_path=str(tmp_path / "lock"),
+    )
+    rt = build_runtime(settings)
+    migrate.upgrade(rt.db)
+    with rt.db.engine.begin() as conn:
+        shop_id = conn.execute(Shop.__table__.insert().values(  # type: ignore[attr-defined]
+            platform="shopify", domain=SHOP, name="Held", status="installed", scopes="", timezone="UTC",
+            currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC),
+        )).inserted_primary_key[0]
+    client = build_web_app(rt).test_client()
+    bodies = signed_orders(2)
+    threads_before = threading.active_count()
+    with processing_lock(rt.db, tmp_path, shop_id) as held:  # "another worker" is processing this shop
+        assert held
+        for n in range(40):
+            body, signature = bodies[n % len(bodies)]
+            assert client.post("/webhooks/shopify", data=body,
+                               headers=headers(signature, f"held-{uuid.uuid4()}")).status_code == 200
+        # one pending retry (a timer) and the kick thread, not one timer per delivery
+        assert threading.active_count() <= threads_before + 5
+    deadline = time.monotonic() + 30
+    while True:
+        with rt.db.engine.connect() as conn:
+            pending = conn.scalar(select(func.count()).select_from(WebhookEvent).where(WebhookEvent.processed_at.is_(None)))
+        if pending == 0:
+            break
+        assert time.monotonic() < deadline, f"{pending} events still unprocessed after the lock was released"
+        time.sleep(0.2)
+    rt.executor.shutdown(wait=True)
     rt.db.dispose()
