@@ -89,11 +89,13 @@ class Runtime:
             return shop_gateway(self.db, shop_id, self.woocommerce)  # type: ignore[no-any-return]
         return None
 
-    def process_webhooks(self, shop_id: int, now: datetime | None = None, limit: int = BATCH) -> dict[str, Any]:
+    def process_webhooks(self, shop_id: int, now: datetime | None = None, limit: int = BATCH,
+                         should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         gateway = self.gateway_for(shop_id)
         if gateway is None:
             return {"skipped": "no platform"}
-        return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock(), limit=limit))
+        return dataclasses.asdict(process_pending(self.db, shop_id, gateway, now or self.clock(), limit=limit,
+                                                  should_stop=should_stop))
 
     def pull(self, shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         storefront = self.storefront_for(shop_id)
@@ -165,10 +167,18 @@ class Runtime:
                 time.sleep(DEFER_STEP_SECONDS)
                 deferred += DEFER_STEP_SECONDS
                 continue
-            # After a deferral, one small batch so nothing waits for the burst to end.
-            limit = TRICKLE_BATCH if deferred else BATCH
-            report = self.process_webhooks(shop_id, limit=limit)
+            if deferred:
+                # Waited MAX_DEFER_SECONDS: one small batch so nothing waits for the burst to end.
+                report = self.process_webhooks(shop_id, limit=TRICKLE_BATCH)
+                limit = TRICKLE_BATCH
+            else:
+                # Stop between events as soon as a burst starts: each event's transaction holds
+                # SQLite's write lock, and a delivery that meets it sleeps in the busy handler.
+                report = self.process_webhooks(shop_id, limit=BATCH, should_stop=lambda: ingest_busy(self.db))
+                limit = BATCH
             processed += int(report.get("processed", 0))
+            if report.get("stopped"):
+                continue  # a burst began: wait for it (the loop above)
             if sum(report.get(k, 0) for k in ("processed", "failed", "ignored")) < limit:
                 return processed  # nothing more waiting
             deferred = 0.0

@@ -30,11 +30,11 @@ from connector.db.engine import Database
 from connector.db.models import WebhookEvent
 from connector.services.locks import shop_lock
 
-BUSY_DELIVERIES = 100
+BUSY_DELIVERIES = 30
 MAX_DEFER_SECONDS = 30.0
 DEFER_STEP_SECONDS = 0.25
 RETRY_LOCKED_SECONDS = 1.0
-BATCH = 500
+BATCH = 50
 TRICKLE_BATCH = 10
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,7 @@ class ProcessReport:
     processed: int
     failed: int
     ignored: int
+    stopped: bool = False  # should_stop said so before the batch was done
 
 
 class ShopLookup:
@@ -141,9 +143,15 @@ def apply_records(uow: UnitOfWork, shop: Shop, records: list[object], changes: C
             apply_inventory_level(uow.session, shop, record, changes)
 
 
-def process_pending(db: Database, shop_id: int, gateway: PlatformGateway, now: datetime, limit: int = 500) -> ProcessReport:
+def process_pending(
+    db: Database, shop_id: int, gateway: PlatformGateway, now: datetime, limit: int = 500,
+    should_stop: Callable[[], bool] | None = None,
+) -> ProcessReport:
     """Apply stored events in the order they were received, one transaction each, so a bad
-    payload is recorded as failed (with its error) and never blocks the ones behind it."""
+    payload is recorded as failed (with its error) and never blocks the ones behind it.
+
+    ``should_stop`` is asked before each event after the first (the web process uses it to give
+    way to a burst of deliveries); the events not reached stay pending."""
     with UnitOfWork(db, shop_id, readonly=True) as uow:
         rows = uow.session.execute(
             select(WebhookEvent.id, WebhookEvent.topic).where(WebhookEvent.processed_at.is_(None))
@@ -154,7 +162,9 @@ def process_pending(db: Database, shop_id: int, gateway: PlatformGateway, now: d
     # units twice. Within a batch, order events go first, then catalogue and inventory events.
     ids = [event_id for event_id, topic in sorted(rows, key=lambda r: _is_stock_topic(r[1]))]
     processed = failed = ignored = 0
-    for event_id in ids:
+    for n, event_id in enumerate(ids):
+        if n and should_stop is not None and should_stop():
+            return ProcessReport(processed, failed, ignored, stopped=True)
         with UnitOfWork(db, shop_id) as uow:
             event = uow.get(WebhookEvent, event_id)
             if event.processed_at is not None:
