@@ -102,19 +102,7 @@ def _apply_lines(session: Session, shop: Shop, order: SalesOrder, record: OrderR
         line = existing.get(rec.external_id)
         variant: Variant | None
         if line is None:
-            variant = resolve_variant(session, shop.id, rec)
-            line = OrderLine(
-                shop_id=shop.id,
-                external_id=rec.external_id,
-                variant_id=variant.id if variant else None,
-                sku=rec.sku or (variant.sku if variant else None),
-                title=rec.title or (variant.title if variant else ""),
-                unit_price_cents=rec.unit_price_cents,
-                priority=order.priority,
-                placed_at=order.placed_at,
-                kind=LineKind.STOCK.value,
-            )
-            order.lines.append(line)
+            line, variant = _new_line(session, shop, order, rec)
             session.flush()
         else:
             variant = session.get(Variant, line.variant_id) if line.variant_id else None
@@ -150,20 +138,28 @@ def _add_cancelled_lines(session: Session, shop: Shop, order: SalesOrder, record
     for rec in record.lines:
         if rec.external_id in known or rec.quantity < 0:
             continue
-        variant = resolve_variant(session, shop.id, rec)
-        order.lines.append(OrderLine(
-            shop_id=shop.id,
-            external_id=rec.external_id,
-            variant_id=variant.id if variant else None,
-            sku=rec.sku or (variant.sku if variant else None),
-            title=rec.title or (variant.title if variant else ""),
-            unit_price_cents=rec.unit_price_cents,
-            priority=order.priority,
-            placed_at=order.placed_at,
-            kind=LineKind.STOCK.value,
-            ordered=rec.quantity,
-            cancelled=rec.quantity,
-        ))
+        _new_line(session, shop, order, rec, ordered=rec.quantity, cancelled=rec.quantity)
+
+
+def _new_line(
+    session: Session, shop: Shop, order: SalesOrder, rec: OrderLineRecord, **counts: int
+) -> tuple[OrderLine, Variant | None]:
+    """A line of ``order`` for a record we have not seen, with its variant resolved (or None)."""
+    variant = resolve_variant(session, shop.id, rec)
+    line = OrderLine(
+        shop_id=shop.id,
+        external_id=rec.external_id,
+        variant_id=variant.id if variant else None,
+        sku=rec.sku or (variant.sku if variant else None),
+        title=rec.title or (variant.title if variant else ""),
+        unit_price_cents=rec.unit_price_cents,
+        priority=order.priority,
+        placed_at=order.placed_at,
+        kind=LineKind.STOCK.value,
+        **counts,
+    )
+    order.lines.append(line)
+    return line, variant
 
 
 def _mark_fulfilled(session: Session, order: SalesOrder, changes: Changes) -> None:
