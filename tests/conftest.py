@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -79,7 +80,26 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         database = Database(request.getfixturevalue("pg_database_url"))
         _truncate_all(database)
     yield database
+    _dispose_when_idle(database)
+
+
+def _dispose_when_idle(database: Database, timeout: float = 10.0) -> None:
+    """Dispose once every pooled connection is back.
+
+    A threaded test server's request handler finishes its teardown (and returns its connection)
+    just after the client has its answer, so it can still hold a connection when the test ends.
+    Disposing under it leaves that connection in the old pool for the garbage collector, which
+    warns about an unclosed connection in whatever test happens to run then (an error under
+    ``-W error``). Waiting here keeps the warning away and, if a thread never lets go, the
+    assertion names the test that leaked it.
+    """
+    checkedout = getattr(database.engine.pool, "checkedout", None)
+    deadline = time.monotonic() + timeout
+    while checkedout is not None and checkedout() > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    still_out = checkedout() if checkedout is not None else 0
     database.dispose()
+    assert still_out == 0, f"{still_out} database connection(s) still checked out {timeout:.0f} s after the test"
 
 
 @pytest.fixture
