@@ -354,10 +354,15 @@ def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_n
         .select_from(lines.join(draft_lines, pol.c.variant_id == lines.c.variant_id))
         .where(waiting, in_draft)
     )
+    columns = ["shop_id", "order_line_id", "po_line_id", "units"]
+    # A line with nothing pegged has no peg (``pegged`` is the sum of its pegs' units, an invariant
+    # the property test checks), so its pegs are plain INSERTs: ON CONFLICT's speculative insertion
+    # costs a third more per row. Only a partly pegged line can already have a peg on this draft line.
+    conn.execute(insert(pegs).from_select(columns, source.where(lines.c.pegged == 0)))
     make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = make_insert(pegs).from_select(["shop_id", "order_line_id", "po_line_id", "units"], source)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=[pegs.c.order_line_id, pegs.c.po_line_id], set_={"units": pegs.c.units + stmt.excluded.units}
+    topped_up = make_insert(pegs).from_select(columns, source.where(lines.c.pegged > 0))
+    conn.execute(topped_up.on_conflict_do_update(
+        index_elements=[pegs.c.order_line_id, pegs.c.po_line_id], set_={"units": pegs.c.units + topped_up.excluded.units}
     ))
     eta_if_pegged = {
         variant_id: po_eta(expected, handling_days)
@@ -365,24 +370,37 @@ def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_n
             select(pol.c.variant_id, po.c.expected_date).select_from(draft_lines).where(in_draft)
         )
     }
-    pegged = conn.execute(
-        update(lines)
-        .where(waiting, lines.c.variant_id.in_(select(pol.c.variant_id).select_from(draft_lines).where(in_draft)))
-        .values(pegged=lines.c.backordered)
-        .returning(lines.c.id, lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta)
-    ).all()
+    to_peg = and_(waiting, lines.c.variant_id.in_(select(pol.c.variant_id).select_from(draft_lines).where(in_draft)))
     # A line's ETA is the latest of its parts and only the unpegged part drifts with the calendar;
     # pegging replaces that part by the draft's date. When the line already promised and shows
     # exactly that date, no other part can be later (it was the maximum), so the ETA cannot move:
-    # skip the recompute. On a big first consolidation this is nearly every line.
+    # skip the recompute. On a big first consolidation this is nearly every line, so the lines
+    # are first summarised per (variant, current ETA) and only the variants where some line may
+    # move are read line by line (reading back all 100,000 cost a tenth of the consolidation).
+    moving_variants = sorted({
+        variant_id
+        for variant_id, current, unpromised in conn.execute(
+            select(lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta.is_(None))
+            .where(to_peg)
+            .group_by(lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta.is_(None))
+        )
+        if unpromised or current != eta_if_pegged.get(variant_id)
+    })
     may_move = [
-        line_id for line_id, variant_id, current, promised in pegged
+        line_id
+        for i in range(0, len(moving_variants), 5_000)
+        for line_id, variant_id, current, promised in conn.execute(
+            select(lines.c.id, lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta)
+            .where(to_peg, lines.c.variant_id.in_(moving_variants[i:i + 5_000]))
+        )
         if promised is None or current != eta_if_pegged.get(variant_id)
     ]
-    if conn.dialect.name == "postgresql" and len(pegged) > 5_000:
-        # Thousands of rows the planner has never seen: without fresh statistics PostgreSQL
-        # plans the joins that follow (ETAs) as nested loops over "empty" tables.
-        conn.exec_driver_sql("ANALYZE pegs, purchase_order_lines, order_lines")
+    pegged = conn.execute(update(lines).where(to_peg).values(pegged=lines.c.backordered)).rowcount
+    if conn.dialect.name == "postgresql" and pegged > 5_000:
+        # Thousands of pegs the planner has never seen: without fresh statistics PostgreSQL
+        # plans the joins that follow (ETAs) as nested loops over an "empty" table. The PO lines
+        # were analysed before pegging; order lines only changed a column no plan estimates.
+        conn.exec_driver_sql("ANALYZE pegs")
     session.expire_all()
     return may_move
 
