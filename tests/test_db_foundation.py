@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connector import crypto
 from connector.config import DEMO_FERNET_KEY
@@ -183,4 +184,42 @@ def test_four_processes_writing_one_sqlite_file_never_see_database_is_locked(tmp
     assert sum(f for _, f in results) == 0
     with UnitOfWork(db) as uow:
         assert uow.session.scalars(select(Shop.po_sequence)).one() == 800
+    db.dispose()
+
+
+def test_the_write_lock_is_handed_on_after_commit_rollback_and_a_failed_statement(tmp_path: Path) -> None:
+    """Each way a write transaction ends lets the next writer in at once. If one kept the lock,
+    the next write would wait out the (short) busy timeout and fail."""
+    db = Database(f"sqlite:///{tmp_path / 'lock.sqlite3'}", busy_timeout_ms=300)
+    migrate.upgrade(db)
+    with db.engine.begin() as conn:  # commit
+        conn.execute(text("INSERT INTO shops (platform, domain, name, status, scopes, timezone, currency, settings,"
+                          " po_sequence, forward_sequence, created_at) VALUES ('manual', 'a', '', 'installed', '',"
+                          " 'UTC', 'USD', '{}', 0, 0, '2026-03-02 08:00:00')"))
+    with pytest.raises(RuntimeError), db.engine.begin() as conn:  # rollback
+        conn.execute(text("UPDATE shops SET po_sequence = 1"))
+        raise RuntimeError("the unit of work failed")
+    with pytest.raises(IntegrityError), UnitOfWork(db) as uow:  # a statement refused by the database
+        uow.session.execute(text("INSERT INTO shops (id, platform, domain) VALUES (1, 'manual', 'b')"))
+    started = time.monotonic()
+    for n in range(20):
+        with UnitOfWork(db) as uow:
+            uow.session.execute(update(Shop).values(po_sequence=n))
+            uow.commit()
+    assert time.monotonic() - started < 2
+    assert (tmp_path / "lock.sqlite3-writelock").exists()  # the lock file sits beside the database
+    db.dispose()
+
+
+def test_a_nested_write_in_the_same_thread_fails_after_the_busy_timeout_instead_of_hanging(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nested.sqlite3'}", busy_timeout_ms=300)
+    migrate.upgrade(db)
+    started = time.monotonic()
+    with db.engine.begin() as outer:
+        outer.execute(text("SELECT 1"))
+        with pytest.raises(OperationalError, match="locked"), db.engine.begin() as inner:
+            inner.execute(text("SELECT 1"))
+    assert time.monotonic() - started < 5
+    with db.engine.begin() as conn:  # and the lock is free again afterwards
+        conn.execute(text("SELECT 1"))
     db.dispose()

