@@ -406,6 +406,9 @@ class WebhookEvent(ShopOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # No index of its own: the unique (shop_id, event_id) index serves lookups by shop, and every
+    # delivery wrote one index page more (migration 0006).
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(20))
     topic: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(128))

@@ -1,4 +1,4 @@
-"""Cheaper pegging of a large backlog: room for in-place updates of order lines, fewer peg writes.
+"""Fewer writes where volume is: pegging a large backlog, and storing each webhook delivery.
 
 Consolidating 100,000 waiting lines writes 100,000 pegs and updates as many order lines
 (bench/consolidation.py). On PostgreSQL that was two thirds of the time:
@@ -11,6 +11,8 @@ Consolidating 100,000 waiting lines writes 100,000 pegs and updates as many orde
   serves the same lookups.
 - ``pegs.shop_id`` loses its foreign key: a peg belongs to its shop through its order line, whose
   cascade removes it with the shop; the third per-row trigger cost a fifth of the insert.
+- ``webhook_events.shop_id`` loses its own index: the unique (shop_id, event_id) index serves
+  the same lookups, and every stored delivery wrote one index page more.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +32,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE order_lines SET (fillfactor = 50)")
     op.drop_index(op.f("ix_pegs_order_line_id"), table_name="pegs")
+    op.drop_index(op.f("ix_webhook_events_shop_id"), table_name="webhook_events")
     with op.batch_alter_table("pegs") as batch_op:
         batch_op.drop_constraint(op.f("fk_pegs_shop_id_shops"), type_="foreignkey")
 
@@ -37,6 +40,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("pegs") as batch_op:
         batch_op.create_foreign_key(op.f("fk_pegs_shop_id_shops"), "shops", ["shop_id"], ["id"], ondelete="CASCADE")
+    op.create_index(op.f("ix_webhook_events_shop_id"), "webhook_events", ["shop_id"], unique=False)
     op.create_index(op.f("ix_pegs_order_line_id"), "pegs", ["order_line_id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE order_lines RESET (fillfactor)")
