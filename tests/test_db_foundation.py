@@ -223,3 +223,14 @@ def test_a_nested_write_in_the_same_thread_fails_after_the_busy_timeout_instead_
     with db.engine.begin() as conn:  # and the lock is free again afterwards
         conn.execute(text("SELECT 1"))
     db.dispose()
+
+
+def test_autocommit_statements_on_sqlite_commit_by_themselves(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'auto.sqlite3'}")
+    migrate.upgrade(db)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    # Closing an autocommit connection rolls back nothing: the statistics are there.
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sqlite_stat1")).scalar()
+    db.dispose()

@@ -78,8 +78,11 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Any) -> None:
         # Straight to the driver: SQLAlchemy has nothing to track in a BEGIN, and a full
         # statement execution per transaction was a tenth of a webhook delivery's CPU.
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement commits by itself: no transaction, no write lock
         driver = conn.connection.driver_connection
-        readonly = conn.get_execution_options().get("readonly")
+        readonly = options.get("readonly")
         statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
         held = not readonly and write_lock is not None and write_lock.acquire()
         try:
