@@ -234,3 +234,14 @@ def test_autocommit_statements_on_sqlite_commit_by_themselves(tmp_path: Path) ->
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM sqlite_stat1")).scalar()
     db.dispose()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_disposing_a_database_closes_its_lock_file(tmp_path: Path) -> None:
+    open_files = len(list(Path("/proc/self/fd").iterdir()))
+    for n in range(20):
+        db = Database(f"sqlite:///{tmp_path / f'db{n}.sqlite3'}")
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        db.dispose()
+    assert len(list(Path("/proc/self/fd").iterdir())) <= open_files + 2

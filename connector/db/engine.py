@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     path = _sqlite_path(str(engine.url))
     write_lock = _WriteLock(path, busy_timeout_ms / 1000) if path is not None else None
+    if write_lock is not None:
+        _WRITE_LOCKS[engine] = write_lock
+        weakref.finalize(engine, write_lock.close)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -138,10 +142,11 @@ class _WriteLock:
     SQLite's busy handler sleeps 1, 2, 5, 10 ms ... between attempts at a held write lock, while
     a webhook delivery's transaction holds it for a fraction of a millisecond: with four
     processes taking turns, writers slept far longer than they waited, and a quarter of the
-    machine sat idle under load. A process waiting on ``flock`` is woken the moment the holder
-    lets go. Threads of one process queue on a ``threading.Lock`` first (an ``flock`` is held
-    per open file, not per thread). Waiting is bounded like SQLite's busy timeout: after it, the
-    transaction goes on to ``BEGIN IMMEDIATE`` without this lock, and SQLite decides as before.
+    machine sat idle under load. Here a waiting process tries the lock file again after 0.05 ms,
+    doubling up to 0.5 ms. Threads of one process queue on a ``threading.Lock`` first (an
+    ``flock`` is held per open file, not per thread). Waiting is bounded like SQLite's busy
+    timeout: after it, the transaction goes on to ``BEGIN IMMEDIATE`` without this lock, and
+    SQLite decides as before (a nested write in the same thread fails instead of hanging).
     """
 
     POLL_SECONDS = (0.00005, 0.0005)  # first and longest pause between non-blocking attempts
@@ -187,6 +192,16 @@ class _WriteLock:
         finally:
             self._threads.release()
 
+    def close(self) -> None:
+        """Close the lock file (reopened if the engine writes again). Never waits: a writer still
+        inside its transaction keeps SQLite's own lock, and its release finds no file to unlock."""
+        fd, self._fd = self._fd, None
+        if fd is not None and self._pid == os.getpid():
+            os.close(fd)
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
+
 
 class Database:
     """One engine and two session factories (read-write and read-only) for a process."""
@@ -203,3 +218,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        lock = _WRITE_LOCKS.get(self.engine)
+        if lock is not None:
+            lock.close()
