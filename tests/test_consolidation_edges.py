@@ -77,3 +77,33 @@ def test_a_sku_moved_to_another_supplier_is_ordered_from_the_new_supplier_only(t
         pegs = uow.session.execute(select(Peg.po_line_id, Peg.units).where(Peg.order_line_id == line.id)).all()
         assert len(pegs) == 1 and pegs[0].units == 3, "pegged once, to the new supplier's line"
     db.dispose()
+
+
+def test_a_line_edited_upward_after_pegging_grows_its_peg_on_the_same_draft_line(tmp_path: Path) -> None:
+    """A partly pegged line meets its own peg again: the two must add up, not collide or vanish."""
+    crypto.configure_cipher([DEMO_FERNET_KEY])
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    migrate.upgrade(db)
+    with UnitOfWork(db) as uow:
+        shop = uow.add(Shop(platform="manual", domain="edges", created_at=START, settings={"handling_days": 1}))
+        uow.commit()
+        shop_id = shop.id
+    with UnitOfWork(db, shop_id) as uow:
+        acme = uow.add(Supplier(name="Acme", lead_time_days=7, min_order_value_cents=10**9))
+        uow.session.flush()
+        uow.add(SupplierItem(supplier_id=acme.id, sku="CHAIR", pack_size=1, moq=0, unit_cost_cents=100))
+        uow.add(Variant(external_id="CHAIR", sku="CHAIR", supplier_id=acme.id, free_stock=0))
+        uow.commit()
+
+    _order(db, shop_id, "1001", 2, START)
+    consolidate_backorders(db, shop_id, START + timedelta(hours=1))  # draft CHAIR x2, pegged 2
+    _order(db, shop_id, "1001", 5, START + timedelta(hours=2))  # the customer now wants 5
+    consolidate_backorders(db, shop_id, START + timedelta(hours=3))
+
+    with UnitOfWork(db, shop_id, readonly=True) as uow:
+        line = uow.find(OrderLine, external_id="1001-1")
+        assert line is not None and (line.backordered, line.pegged) == (5, 5)
+        pegs = uow.session.execute(select(Peg.units).where(Peg.order_line_id == line.id)).scalars().all()
+        assert pegs == [5], "one peg on the draft line, grown from 2 to 5"
+        assert uow.session.scalars(select(PurchaseOrderLine.ordered)).all() == [5]
+    db.dispose()

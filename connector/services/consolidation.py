@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -63,6 +63,21 @@ class ConsolidationResult:
         return bool(self.pegged_to_open_pos or self.pegged_to_drafts or self.topped_up_units or self.drafts_ready)
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """What one variant's waiting lines add up to, read in one GROUP BY at the start."""
+
+    units: int
+    partly_pegged: bool  # some waiting line already has a peg (only those can meet one again)
+    eta_low: date | None  # earliest and latest current ETA of the lines ...
+    eta_high: date | None
+    unsettled: int  # ... and how many have no ETA or no promise yet
+
+    def etas_all(self, eta: date) -> bool:
+        """Whether every waiting line has promised and currently shows exactly ``eta``."""
+        return not self.unsettled and self.eta_low == eta and self.eta_high == eta
+
+
 @dataclass
 class _Draft:
     po: PurchaseOrder
@@ -100,10 +115,16 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
 
     # Waiting units per variant: one GROUP BY, not one row per line. Lines are read one by one
     # only for the few variants that have free units on order (see _peg_and_order).
-    need: dict[int, int] = {}
+    # The same pass summarises what pegging onto drafts needs to know (see _peg_rest_to_drafts).
+    waiting: dict[int, _Waiting] = {}
     supplier_of: dict[int, int] = {}
-    for variant_id, supplier_id, units in session.execute(
-        select(OrderLine.variant_id, Variant.supplier_id, func.sum(OrderLine.backordered - OrderLine.pegged))
+    unsettled = case((or_(OrderLine.promised_eta.is_(None), OrderLine.current_eta.is_(None)), 1), else_=0)
+    for variant_id, supplier_id, units, most_pegged, eta_low, eta_high, n_unsettled in session.execute(
+        select(
+            OrderLine.variant_id, Variant.supplier_id, func.sum(OrderLine.backordered - OrderLine.pegged),
+            func.max(OrderLine.pegged), func.min(OrderLine.current_eta), func.max(OrderLine.current_eta),
+            func.sum(unsettled),
+        )
         .join(Variant, Variant.id == OrderLine.variant_id)
         .where(_waiting(shop.id))
         .group_by(OrderLine.variant_id, Variant.supplier_id)
@@ -111,8 +132,9 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
         if supplier_id is None:
             result.waiting_without_supplier += int(units)
             continue
-        need[variant_id] = int(units)
+        waiting[variant_id] = _Waiting(int(units), most_pegged > 0, eta_low, eta_high, int(n_unsettled))
         supplier_of[variant_id] = supplier_id
+    need = {variant_id: w.units for variant_id, w in waiting.items()}
 
     popular = {
         v.id: v
@@ -124,7 +146,7 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
         supplier_of.setdefault(v.id, v.supplier_id)  # type: ignore[arg-type]
 
     if need or popular:
-        _peg_and_order(session, shop, changes, result, need, supplier_of, popular)
+        _peg_and_order(session, shop, changes, result, waiting, need, supplier_of, popular)
     _promote_ready_drafts(session, shop, changes, result)
     return result
 
@@ -156,6 +178,7 @@ def _peg_and_order(
     shop: Shop,
     changes: Changes,
     result: ConsolidationResult,
+    waiting: dict[int, _Waiting],
     need: dict[int, int],
     supplier_of: dict[int, int],
     popular: dict[int, Variant],
@@ -230,9 +253,10 @@ def _peg_and_order(
         _write_pegs(session, shop, new_pegs)
         for line_id, _pol in new_pegs:
             changes.touch(line_id)
-    if any(v not in claims for v in ordering):
+    on_drafts = {v: waiting[v] for v in ordering if v not in claims}
+    if on_drafts:
         handling = engine_settings(shop.settings).handling_days
-        for line_id in _peg_rest_to_drafts(session, shop, handling, many_new_lines=len(ordering) > 1_000):
+        for line_id in _peg_rest_to_drafts(session, shop, handling, on_drafts, many_new_lines=len(ordering) > 1_000):
             changes.touch(line_id)
 
 
@@ -322,14 +346,16 @@ def _order_on_drafts(
     session.expire_all()
 
 
-def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_new_lines: bool) -> list[int]:
+def _peg_rest_to_drafts(
+    session: Session, shop: Shop, handling_days: int, rest: dict[int, _Waiting], many_new_lines: bool
+) -> list[int]:
     """Peg every still-waiting unit to its variant's line on its supplier's draft, set-based.
 
     Called after every variant with need has a draft line, so each waiting line (with a
     supplier) finds exactly one: at most one draft per supplier, and the supplier must match
     (a variant that changed supplier may still sit on the old supplier's draft). ON CONFLICT
-    covers a line already partly pegged to that draft line. Returns the ids of the pegged lines
-    whose ETA may have moved.
+    covers a line already partly pegged to that draft line. ``rest`` summarises the waiting lines
+    of the variants pegged here. Returns the ids of the pegged lines whose ETA may have moved.
     """
     conn = session.connection()
     if conn.dialect.name == "postgresql" and many_new_lines:
@@ -359,11 +385,16 @@ def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_n
     # the property test checks), so its pegs are plain INSERTs: ON CONFLICT's speculative insertion
     # costs a third more per row. Only a partly pegged line can already have a peg on this draft line.
     conn.execute(insert(pegs).from_select(columns, source.where(lines.c.pegged == 0)))
-    make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    topped_up = make_insert(pegs).from_select(columns, source.where(lines.c.pegged > 0))
-    conn.execute(topped_up.on_conflict_do_update(
-        index_elements=[pegs.c.order_line_id, pegs.c.po_line_id], set_={"units": pegs.c.units + topped_up.excluded.units}
-    ))
+    partly_pegged = sorted(v for v, w in rest.items() if w.partly_pegged)
+    if partly_pegged:
+        make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        topped_up = make_insert(pegs).from_select(columns, source.where(
+            lines.c.pegged > 0, *([lines.c.variant_id.in_(partly_pegged)] if len(partly_pegged) <= 5_000 else [])
+        ))
+        conn.execute(topped_up.on_conflict_do_update(
+            index_elements=[pegs.c.order_line_id, pegs.c.po_line_id],
+            set_={"units": pegs.c.units + topped_up.excluded.units},
+        ))
     eta_if_pegged = {
         variant_id: po_eta(expected, handling_days)
         for variant_id, expected in conn.execute(
@@ -374,18 +405,12 @@ def _peg_rest_to_drafts(session: Session, shop: Shop, handling_days: int, many_n
     # A line's ETA is the latest of its parts and only the unpegged part drifts with the calendar;
     # pegging replaces that part by the draft's date. When the line already promised and shows
     # exactly that date, no other part can be later (it was the maximum), so the ETA cannot move:
-    # skip the recompute. On a big first consolidation this is nearly every line, so the lines
-    # are first summarised per (variant, current ETA) and only the variants where some line may
-    # move are read line by line (reading back all 100,000 cost a tenth of the consolidation).
-    moving_variants = sorted({
-        variant_id
-        for variant_id, current, unpromised in conn.execute(
-            select(lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta.is_(None))
-            .where(to_peg)
-            .group_by(lines.c.variant_id, lines.c.current_eta, lines.c.promised_eta.is_(None))
-        )
-        if unpromised or current != eta_if_pegged.get(variant_id)
-    })
+    # skip the recompute. On a big first consolidation this is nearly every line, so only the
+    # variants where some line may move (by the summary read at the start) are read line by line:
+    # reading back all 100,000 cost a tenth of the consolidation.
+    moving_variants = sorted(
+        v for v, w in rest.items() if v not in eta_if_pegged or not w.etas_all(eta_if_pegged[v])
+    )
     may_move = [
         line_id
         for i in range(0, len(moving_variants), 5_000)
