@@ -134,7 +134,6 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
             continue
         waiting[variant_id] = _Waiting(int(units), most_pegged > 0, eta_low, eta_high, int(n_unsettled))
         supplier_of[variant_id] = supplier_id
-    need = {variant_id: w.units for variant_id, w in waiting.items()}
 
     popular = {
         v.id: v
@@ -145,8 +144,8 @@ def consolidate(session: Session, shop: Shop, changes: Changes) -> Consolidation
     for v in popular.values():
         supplier_of.setdefault(v.id, v.supplier_id)  # type: ignore[arg-type]
 
-    if need or popular:
-        _peg_and_order(session, shop, changes, result, waiting, need, supplier_of, popular)
+    if waiting or popular:
+        _peg_and_order(session, shop, changes, result, waiting, supplier_of, popular)
     _promote_ready_drafts(session, shop, changes, result)
     return result
 
@@ -179,11 +178,11 @@ def _peg_and_order(
     changes: Changes,
     result: ConsolidationResult,
     waiting: dict[int, _Waiting],
-    need: dict[int, int],
     supplier_of: dict[int, int],
     popular: dict[int, Variant],
 ) -> None:
     now = changes.now
+    need = {variant_id: w.units for variant_id, w in waiting.items()}
     variants = set(need) | set(popular)
 
     # Free units on open PO lines (ordered, not received, not pegged), oldest PO first.
