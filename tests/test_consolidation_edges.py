@@ -36,14 +36,19 @@ def _order(db: Database, shop_id: int, order_id: str, qty: int, at: datetime) ->
     ), at)
 
 
-def test_a_sku_moved_to_another_supplier_is_ordered_from_the_new_supplier_only(tmp_path: Path) -> None:
+def _shop(tmp_path: Path) -> tuple[Database, int]:
+    """A fresh SQLite database with one shop (handling 1 day); returns it and the shop's id."""
     crypto.configure_cipher([DEMO_FERNET_KEY])
     db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     migrate.upgrade(db)
     with UnitOfWork(db) as uow:
         shop = uow.add(Shop(platform="manual", domain="edges", created_at=START, settings={"handling_days": 1}))
         uow.commit()
-        shop_id = shop.id
+        return db, shop.id
+
+
+def test_a_sku_moved_to_another_supplier_is_ordered_from_the_new_supplier_only(tmp_path: Path) -> None:
+    db, shop_id = _shop(tmp_path)
     with UnitOfWork(db, shop_id) as uow:
         old = uow.add(Supplier(name="Old", lead_time_days=7, min_order_value_cents=10**9))
         new = uow.add(Supplier(name="New", lead_time_days=3, min_order_value_cents=10**9))
@@ -81,13 +86,7 @@ def test_a_sku_moved_to_another_supplier_is_ordered_from_the_new_supplier_only(t
 
 def test_a_line_edited_upward_after_pegging_grows_its_peg_on_the_same_draft_line(tmp_path: Path) -> None:
     """A partly pegged line meets its own peg again: the two must add up, not collide or vanish."""
-    crypto.configure_cipher([DEMO_FERNET_KEY])
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    migrate.upgrade(db)
-    with UnitOfWork(db) as uow:
-        shop = uow.add(Shop(platform="manual", domain="edges", created_at=START, settings={"handling_days": 1}))
-        uow.commit()
-        shop_id = shop.id
+    db, shop_id = _shop(tmp_path)
     with UnitOfWork(db, shop_id) as uow:
         acme = uow.add(Supplier(name="Acme", lead_time_days=7, min_order_value_cents=10**9))
         uow.session.flush()
