@@ -42,8 +42,11 @@ class Store:
         return pull_store(self.db, self.shop_id, storefront, now)
 
     def asked(self) -> list[tuple[str, Any]]:
-        """(operation, its search query) of each request the last pull sent."""
-        return [(r["operation"], (r.get("variables") or {}).get("query")) for r in self.sb.requests[self.seen:]]
+        """(operation, its search query) of each request the last pull had answered. An attempt the
+        sandbox refused (THROTTLED when the bucket ran low on a slow run, an injected fault) is
+        logged without an operation and sent again by the client, so it is not a query asked."""
+        return [(r["operation"], (r.get("variables") or {}).get("query"))
+                for r in self.sb.requests[self.seen:] if "operation" in r]
 
     def orders_held(self) -> int:
         with UnitOfWork(self.db, self.shop_id, readonly=True) as uow:
