@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bootstrap.runtime import build_runtime, build_web_app
+from bootstrap.runtime import Runtime, build_runtime, build_web_app
 from bootstrap.webhook_kick import BUSY_DELIVERIES, ingest_busy, processing_lock
 from connector import crypto
 from connector.config import DEMO_FERNET_KEY, Settings
@@ -47,18 +47,25 @@ def headers(signature: str, event_id: str) -> dict[str, str]:
             "X-Shopify-Triggered-At": "2026-03-02T08:00:00Z", "X-Shopify-API-Version": "2026-04"}
 
 
-def test_a_burst_of_deliveries_is_answered_first_and_every_event_is_processed_afterwards(tmp_path: Path) -> None:
+def runtime_with_shop(tmp_path: Path) -> tuple[Runtime, int]:
+    """The embedded runtime (Shopify app on) on a fresh SQLite file, with one installed shop."""
     crypto.configure_cipher([DEMO_FERNET_KEY])
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fernet_keys=(DEMO_FERNET_KEY,), secret_key="burst",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fernet_keys=(DEMO_FERNET_KEY,), secret_key="kick",
         shopify_api_key=API_KEY, shopify_api_secret=API_SECRET, scheduler_lock_path=str(tmp_path / "lock"),
     )
     rt = build_runtime(settings)
     migrate.upgrade(rt.db)
     with rt.db.engine.begin() as conn:
-        conn.execute(Shop.__table__.insert().values(  # type: ignore[attr-defined]
-            platform="shopify", domain=SHOP, name="Burst", status="installed", scopes="", timezone="UTC",
-            currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC)))
+        shop_id = conn.execute(Shop.__table__.insert().values(  # type: ignore[attr-defined]
+            platform="shopify", domain=SHOP, name="Kick", status="installed", scopes="", timezone="UTC",
+            currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC),
+        )).inserted_primary_key[0]
+    return rt, int(shop_id)
+
+
+def test_a_burst_of_deliveries_is_answered_first_and_every_event_is_processed_afterwards(tmp_path: Path) -> None:
+    rt, _ = runtime_with_shop(tmp_path)
     client = build_web_app(rt).test_client()
     bodies = signed_orders(4)
     deliveries = BUSY_DELIVERIES + 20
@@ -110,18 +117,7 @@ def test_one_process_at_a_time_applies_a_shops_webhooks(tmp_path: Path) -> None:
 def test_while_another_process_holds_the_shop_deliveries_wait_on_one_retry_then_are_processed(
     tmp_path: Path,
 ) -> None:
-    crypto.configure_cipher([DEMO_FERNET_KEY])
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fernet_keys=(DEMO_FERNET_KEY,), secret_key="held",
-        shopify_api_key=API_KEY, shopify_api_secret=API_SECRET, scheduler_lock_path=str(tmp_path / "lock"),
-    )
-    rt = build_runtime(settings)
-    migrate.upgrade(rt.db)
-    with rt.db.engine.begin() as conn:
-        shop_id = conn.execute(Shop.__table__.insert().values(  # type: ignore[attr-defined]
-            platform="shopify", domain=SHOP, name="Held", status="installed", scopes="", timezone="UTC",
-            currency="USD", settings={}, po_sequence=0, forward_sequence=0, created_at=datetime.now(UTC),
-        )).inserted_primary_key[0]
+    rt, shop_id = runtime_with_shop(tmp_path)
     client = build_web_app(rt).test_client()
     bodies = signed_orders(2)
     threads_before = threading.active_count()
