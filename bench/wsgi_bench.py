@@ -77,11 +77,13 @@ class _MinimalShopifyGateway:
 def _connector() -> Flask:
     from bootstrap.wiring import build_database
     from connector.config import load_settings
+    from connector.services.webhook_writer import client_for
     from connector.web import create_app
 
     settings = load_settings(dotenv_path=None)
     gateway = _gateway(settings.shopify_api_key, settings.shopify_api_secret, settings.webhook_max_bytes)
-    return create_app(settings, build_database(settings), gateways={"shopify": gateway})
+    db = build_database(settings)
+    return create_app(settings, db, gateways={"shopify": gateway}, webhook_writer=client_for(settings, db))
 
 
 def _runtime() -> Flask:

@@ -39,7 +39,7 @@ from bootstrap.wiring import build_database
 from connector.config import Settings, load_settings
 from connector.db.engine import Database
 from connector.ports import OutboxDispatcher, PlatformGateway, Storefront
-from connector.services import shops
+from connector.services import shops, webhook_writer
 from connector.services.sync import pull_store
 from connector.services.webhooks import process_pending
 from connector.services.woo_connect import shop_gateway
@@ -233,7 +233,8 @@ def build_web_app(rt: Runtime) -> Flask:
     gateways: dict[str, Any] = {"woocommerce": rt.woocommerce}
     if rt.shopify is not None:
         gateways["shopify"] = rt.shopify
-    app = create_app(s, rt.db, gateways=gateways, kick=rt.kick, clock=rt.clock)
+    app = create_app(s, rt.db, gateways=gateways, kick=rt.kick, clock=rt.clock,
+                     webhook_writer=webhook_writer.client_for(s, rt.db))
     if rt.shopify is not None and rt.shopify_auth is not None:
         init_shopify_app(app, ShopifyExtension(
             oauth=rt.shopify_auth, gateway=rt.shopify,

@@ -42,6 +42,9 @@ class Settings:
         "write_merchant_managed_fulfillment_orders",
     )
     webhook_max_bytes: int = 1_000_000
+    # Several web processes on a SQLite file hand deliveries to one writer process, which commits
+    # them in batches (connector/services/webhook_writer.py). Off: each process commits its own.
+    webhook_writer: bool = True
     smtp_url: str = "smtp://127.0.0.1:8025"
     mail_from: str = "backorders@localhost"
     job_backend: str = "embedded"
@@ -77,6 +80,7 @@ _ENV_KEYS = {
     "shopify_bulk_backfill_orders": "SHOPIFY_BULK_BACKFILL_ORDERS",
     "shopify_scopes": "SHOPIFY_SCOPES",
     "webhook_max_bytes": "WEBHOOK_MAX_BYTES",
+    "webhook_writer": "WEBHOOK_WRITER",
     "smtp_url": "SMTP_URL",
     "mail_from": "MAIL_FROM",
     "job_backend": "JOB_BACKEND",

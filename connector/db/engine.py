@@ -210,6 +210,7 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.sqlite_file = _sqlite_path(url)  # None for PostgreSQL and in-memory SQLite
         self.write_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.engine.execution_options(readonly=True), expire_on_commit=False)
 

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Connection, Dialect, bindparam, select, text
 
 from connector.db.engine import Database
 from connector.db.models import Shop, WebhookEvent
@@ -31,6 +32,9 @@ from connector.services.etas import recompute_etas
 from connector.services.events import Changes
 from connector.services.orders import ingest_order
 from connector.services.shop_settings import engine_settings
+
+if TYPE_CHECKING:
+    from connector.services.webhook_writer import WebhookWriterClient
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +102,29 @@ def find_shop(db: Database, platform: str, shop_key: str) -> tuple[int, str, str
 _EVENT_COLUMNS = (
     "shop_id", "platform", "topic", "event_id", "resource_id", "resource_updated_at", "payload", "received_at", "status",
 )
+_EVENT_DATETIMES = ("resource_updated_at", "received_at")
 _INSERT_EVENT = text(
     f"INSERT INTO webhook_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)}) "
     "ON CONFLICT (shop_id, event_id) DO NOTHING RETURNING id"
-).bindparams(bindparam("resource_updated_at", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime()))
+).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in _EVENT_DATETIMES))
+
+
+def driver_insert(dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+    """The event INSERT compiled for ``dialect``'s driver (RETURNING id), and a function turning a
+    row into its driver parameters (the datetimes through the column type's bind processing):
+    what ``insert_event`` sends, for a caller that executes on the driver's cursor itself (the
+    webhook writer)."""
+    compiled = _INSERT_EVENT.compile(dialect=dialect)
+    identity: Callable[[Any], Any] = lambda value: value  # noqa: E731
+    processors = {name: UTCDateTime().dialect_impl(dialect).bind_processor(dialect) or identity
+                  for name in _EVENT_DATETIMES}
+    names = list(compiled.positiontup or ())
+
+    def params(row: dict[str, Any]) -> Any:
+        bound = {name: processors[name](value) if name in processors else value for name, value in row.items()}
+        return [bound[name] for name in names] if names else bound
+
+    return str(compiled), params
 
 
 def _payload_text(delivery: VerifiedDelivery) -> str:
@@ -113,13 +136,9 @@ def _payload_text(delivery: VerifiedDelivery) -> str:
     return json.dumps(delivery.payload)
 
 
-def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: datetime) -> bool:
-    """Store a verified delivery; False when the same event id was already stored.
-
-    One INSERT ... ON CONFLICT DO NOTHING on the (shop_id, event_id) key: a duplicate costs no
-    exception and no second row, even when two deliveries of one event race.
-    """
-    row = {
+def event_row(shop_id: int, delivery: VerifiedDelivery, now: datetime) -> dict[str, Any]:
+    """The ``webhook_events`` row a verified delivery becomes (the parameters of the INSERT)."""
+    return {
         "shop_id": shop_id,
         "platform": delivery.platform,
         "topic": delivery.topic,
@@ -130,8 +149,31 @@ def store_delivery(db: Database, shop_id: int, delivery: VerifiedDelivery, now: 
         "received_at": now,
         "status": "pending",
     }
+
+
+def insert_event(conn: Connection, row: dict[str, Any]) -> bool:
+    """INSERT one event row in ``conn``'s transaction; False when its event id is already stored."""
+    return conn.execute(_INSERT_EVENT, row).first() is not None
+
+
+def store_delivery(
+    db: Database, shop_id: int, delivery: VerifiedDelivery, now: datetime, writer: WebhookWriterClient | None = None,
+) -> bool:
+    """Store a verified delivery; False when the same event id was already stored.
+
+    One INSERT ... ON CONFLICT DO NOTHING on the (shop_id, event_id) key: a duplicate costs no
+    exception and no second row, even when two deliveries of one event race. With a ``writer``
+    (several web processes on one SQLite file) the row goes to the writer process, which commits
+    it with the other processes' rows of the moment; when no writer answers, it is stored here.
+    Either way it is committed before this returns.
+    """
+    row = event_row(shop_id, delivery, now)
+    if writer is not None:
+        stored = writer.store(row)
+        if stored is not None:
+            return stored
     with db.engine.begin() as conn:
-        return conn.execute(_INSERT_EVENT, row).first() is not None
+        return insert_event(conn, row)
 
 
 def apply_records(uow: UnitOfWork, shop: Shop, records: list[object], changes: Changes) -> None:

@@ -78,7 +78,7 @@ def receive(platform: str) -> Any:
     if shop_status != "installed":
         return jsonify(status="ignored", reason=f"store is {shop_status}"), 200
     now = datetime.now(UTC)
-    stored = store_delivery(db, shop_id, delivery, now)
+    stored = store_delivery(db, shop_id, delivery, now, current_app.extensions.get("backorders.webhook_writer"))
     if stored:
         kick = current_app.extensions.get("backorders.kick")
         if kick is not None:
