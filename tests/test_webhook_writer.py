@@ -174,6 +174,29 @@ def test_a_writer_that_goes_away_without_answering_loses_nothing(sqlite_db: Data
     assert client.store(event_row(shop, delivery("later"), NOW)) is None, "no writer now: the caller stores"
 
 
+def test_a_writer_that_does_not_answer_in_time_is_given_up_and_the_delivery_stored_directly(
+    sqlite_db: Database, shop: int,
+) -> None:
+    """A hung writer (say SQLite busy beyond its timeout) holds a delivery no longer than the
+    client's timeout; the sender then stores it itself."""
+    assert sqlite_db.sqlite_file is not None
+    client = WebhookWriterClient(sqlite_db.url, sqlite_db.sqlite_file, timeout_seconds=0.5, spawn=False)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(client.sock_path))
+    listener.listen(1)
+    held: list[socket.socket] = []
+    hung = threading.Thread(target=lambda: held.append(listener.accept()[0]))
+    hung.start()
+    started = time.monotonic()
+    assert store_delivery(sqlite_db, shop, delivery("not-answered"), NOW, client) is True
+    waited = time.monotonic() - started
+    hung.join(5)
+    for sock in (*held, listener):
+        sock.close()
+    assert 0.4 < waited < 5, f"given up after the 0.5 s timeout, not {waited:.2f} s"
+    assert [r["event_id"] for r in stored_rows(sqlite_db)] == ["not-answered"]
+
+
 def test_a_batch_that_fails_is_answered_failed_and_each_sender_meets_its_own_error(
     sqlite_db: Database, shop: int, served: Served,
 ) -> None:
