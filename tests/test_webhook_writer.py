@@ -55,9 +55,9 @@ def shop(sqlite_db: Database) -> int:
 class Served:
     """A writer serving in a thread of the test process (its own Database, like the real one)."""
 
-    def __init__(self, url: str, idle_exit: float = 60.0) -> None:
+    def __init__(self, url: str, idle_exit: float = 60.0, startup_grace: float = 60.0) -> None:
         self.db = Database(url)
-        self.writer = WebhookWriter(self.db, idle_exit=idle_exit)
+        self.writer = WebhookWriter(self.db, idle_exit=idle_exit, startup_grace=startup_grace)
         self.result: list[bool] = []
         self.thread = threading.Thread(target=lambda: self.result.append(self.writer.serve()), daemon=True)
         self.thread.start()
@@ -250,6 +250,13 @@ def test_the_writer_exits_once_no_web_process_has_been_connected_for_a_while(sql
     assert not s.thread.is_alive() and s.result == [True]
     assert not s.writer.sock_path.exists(), "its socket is removed"
     s.db.dispose()
+
+    never_used = Served(sqlite_db.url, idle_exit=0.05, startup_grace=0.8)
+    time.sleep(0.3)
+    assert never_used.thread.is_alive(), "web processes that are still booting get the longer startup grace"
+    never_used.thread.join(5)
+    assert not never_used.thread.is_alive() and never_used.result == [True]
+    never_used.db.dispose()
 
 
 def _writer_pid(client: WebhookWriterClient) -> int:

@@ -19,8 +19,8 @@ or fails a batch, the web process stores the row itself as before (the unique ev
 row that the writer did commit a harmless duplicate). The first web process that finds no
 writer starts one (``python -m connector.services.webhook_writer``, detached); a lock file
 (``<db>-writer.lock``, holding the writer's pid) held for the writer's lifetime makes sure only
-one runs per database, and it exits once no web process has been connected for ``idle_exit``
-seconds, so it never outlives the server by long. PostgreSQL needs none of this: it takes
+one runs per database, and it exits ``idle_exit`` seconds after the last web process disconnected, so it
+never outlives the server by long. PostgreSQL needs none of this: it takes
 concurrent writers.
 """
 
@@ -108,6 +108,7 @@ class WebhookWriterClient:
         self._pid = os.getpid()
         self._retry_at = 0.0
         self._spawn_lock = threading.Lock()
+        self.answered = 0  # deliveries the writer answered (stored or duplicate), for the demo and operators
         # Connections still idle when the client is dropped are closed, not left to the collector.
         weakref.finalize(self, _close_all, self._idle)
 
@@ -126,9 +127,25 @@ class WebhookWriterClient:
         if reply == STORED or reply == DUPLICATE:
             with self._pool_lock:
                 self._idle.append(sock)
+                self.answered += 1
             return reply == STORED
         sock.close()  # no answer: the writer went away (exit, crash), maybe before the commit
         return None
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the writer to accept a connection (the demo does, so
+        that every run tells the same story); False if it did not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._retry_at = 0.0
+            sock = self._take()
+            if sock is not None:
+                with self._pool_lock:
+                    self._idle.append(sock)
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Close the idle connections (the writer exits when no process is connected)."""
@@ -181,11 +198,14 @@ class WebhookWriterClient:
                     return False  # a writer holds it
                 # Started through a launcher that forks and exits at once, so the writer is
                 # nobody's child here (no zombie in this process when it exits, no Popen left
-                # running). stdout/stderr are inherited: its log lines go where this server's go.
+                # running). stderr is inherited: its log lines go where this server's go.
                 launcher = subprocess.Popen(
                     [sys.executable, "-c", _DETACH, self.database_url,
-                     "--busy-timeout-ms", str(int((self.timeout - 5) * 1000)), "--lock-fd", str(fd)],
-                    stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True, pass_fds=(fd,),
+                     "--busy-timeout-ms", str(int((self.timeout - 5) * 1000)), "--lock-fd", str(fd),
+                     # it logs like the process that started it (the demo's is quiet, a server's not)
+                     "--log-level", logging.getLevelName(logging.getLogger().getEffectiveLevel())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                    pass_fds=(fd,),
                 )
                 launcher.wait(30)
             except (OSError, subprocess.SubprocessError) as exc:
@@ -239,13 +259,16 @@ class _Peer:
 class WebhookWriter:
     """The writer: one thread, one SQLite connection, one transaction per batch."""
 
-    def __init__(self, db: Database, *, idle_exit: float = 10.0) -> None:
+    def __init__(self, db: Database, *, idle_exit: float = 2.0, startup_grace: float = 30.0) -> None:
         if db.sqlite_file is None:
             raise ValueError("the webhook writer serves a SQLite file database only")
         self.db = db
         self.sock_path = socket_path(db.sqlite_file)
         self.lock_path = lock_path(db.sqlite_file)
+        # Exit this long after the last web process disconnected (a restarting worker's
+        # successor starts a new writer on boot), or after startup_grace if none ever connected.
         self.idle_exit = idle_exit
+        self.startup_grace = startup_grace
         self.batches = 0
         self.rows = 0
         self._stop = threading.Event()
@@ -287,7 +310,7 @@ class WebhookWriter:
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         peers: dict[socket.socket, _Peer] = {}
-        last_peer = time.monotonic()
+        last_peer, ever_connected = time.monotonic(), False
         log.info("webhook writer serving %s", self.sock_path)
         try:
             while not self._stop.is_set():
@@ -303,9 +326,9 @@ class WebhookWriter:
                 if batch:
                     self._commit(batch, selector, peers)
                 if peers:
-                    last_peer = time.monotonic()
-                elif time.monotonic() - last_peer > self.idle_exit:
-                    log.info("webhook writer: no web process connected for %.0f s, exiting", self.idle_exit)
+                    last_peer, ever_connected = time.monotonic(), True
+                elif time.monotonic() - last_peer > (self.idle_exit if ever_connected else self.startup_grace):
+                    log.info("webhook writer: no web process connected, exiting")
                     break
         finally:
             log.info("webhook writer: %d rows stored in %d transactions", self.rows, self.batches)
@@ -415,9 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("database_url", help="a SQLite file URL, e.g. sqlite:///var/backorders.sqlite3")
     parser.add_argument("--busy-timeout-ms", type=int, default=30_000)
     parser.add_argument("--lock-fd", type=int, help="the lock file, already locked (set by the web process)")
-    parser.add_argument("--idle-exit", type=float, default=10.0, help="exit after this many seconds without a client")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--idle-exit", type=float, default=2.0,
+                        help="exit this many seconds after the last client disconnected")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = Database(args.database_url, busy_timeout_ms=args.busy_timeout_ms)
     writer = WebhookWriter(db, idle_exit=args.idle_exit)
