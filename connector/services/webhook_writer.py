@@ -186,16 +186,14 @@ class WebhookWriterClient:
         """
         with self._spawn_lock:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = try_lock(self.lock_path)
             except OSError as exc:
                 log.warning("webhook writer: cannot open %s (%s); each process stores its own deliveries",
                             self.lock_path, exc)
                 return False
+            if fd is None:
+                return False  # a writer holds it
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return False  # a writer holds it
                 # Started through a launcher that forks and exits at once, so the writer is
                 # nobody's child here (no zombie in this process when it exits, no Popen left
                 # running). stderr is inherited: its log lines go where this server's go.
@@ -224,6 +222,18 @@ _DETACH = (
     "    os._exit(0)\n"
     "os.execv(sys.executable, [sys.executable, '-m', 'connector.services.webhook_writer', *sys.argv[1:]])\n"
 )
+
+
+def try_lock(path: Path) -> int | None:
+    """The lock file, open and exclusively locked, or None when another process holds it.
+    (Like ``jobs.leader.FileLeaderLock``, which the service layer cannot import.)"""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _close_all(socks: list[socket.socket]) -> None:
@@ -282,11 +292,8 @@ class WebhookWriter:
         """Serve until stopped or idle; False at once when another writer holds the lock.
         ``lock_fd``: the lock file, already locked by the process that started this one."""
         if lock_fd is None:
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock_fd)
+            lock_fd = try_lock(self.lock_path)
+            if lock_fd is None:
                 return False
         try:
             os.ftruncate(lock_fd, 0)
