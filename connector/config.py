@@ -42,8 +42,8 @@ class Settings:
         "write_merchant_managed_fulfillment_orders",
     )
     webhook_max_bytes: int = 1_000_000
-    # Several web processes on a SQLite file hand deliveries to one writer process, which commits
-    # them in batches (connector/services/webhook_writer.py). Off: each process commits its own.
+    # Web processes on a SQLite file hand webhook deliveries to one writer process, which commits
+    # them on its one connection (connector/services/webhook_writer.py). Off: each commits its own.
     webhook_writer: bool = True
     smtp_url: str = "smtp://127.0.0.1:8025"
     mail_from: str = "backorders@localhost"
