@@ -190,11 +190,14 @@ def test_a_writer_that_does_not_answer_in_time_is_given_up_and_the_delivery_stor
     started = time.monotonic()
     assert store_delivery(sqlite_db, shop, delivery("not-answered"), NOW, client) is True
     waited = time.monotonic() - started
+    started = time.monotonic()
+    assert store_delivery(sqlite_db, shop, delivery("right-after"), NOW, client) is True
+    assert time.monotonic() - started < 0.3, "the next delivery does not wait on the hung writer again"
     hung.join(5)
     for sock in (*held, listener):
         sock.close()
     assert 0.4 < waited < 5, f"given up after the 0.5 s timeout, not {waited:.2f} s"
-    assert [r["event_id"] for r in stored_rows(sqlite_db)] == ["not-answered"]
+    assert [r["event_id"] for r in stored_rows(sqlite_db)] == ["not-answered", "right-after"]
 
 
 def test_a_batch_that_fails_is_answered_failed_and_each_sender_meets_its_own_error(

@@ -123,6 +123,9 @@ class WebhookWriterClient:
         except OSError as exc:
             log.warning("webhook writer did not answer (%s): storing directly", exc)
             sock.close()
+            # A hung writer must not cost every delivery the whole timeout: store directly for a
+            # while, then try it again.
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
             return None
         if reply == STORED or reply == DUPLICATE:
             with self._pool_lock:
