@@ -50,7 +50,7 @@ from sqlalchemy import Connection
 
 from connector.config import Settings
 from connector.db.engine import Database
-from connector.services.webhooks import driver_insert
+from connector.services.webhooks import EVENT_DATETIMES, driver_insert
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!II")
 _MAX_PART = 64 * 1024 * 1024
 STORED, DUPLICATE, FAILED = b"S", b"D", b"F"
-_DATETIME_FIELDS = ("resource_updated_at", "received_at")
 
 
 def socket_path(db_file: Path) -> Path:
@@ -79,7 +78,7 @@ def encode(row: dict[str, Any]) -> bytes:
 def decode(fields_part: bytes, payload_part: bytes) -> dict[str, Any]:
     row: dict[str, Any] = orjson.loads(fields_part)
     row["payload"] = payload_part.decode("utf-8") if row.pop("has_payload") else None
-    for name in _DATETIME_FIELDS:
+    for name in EVENT_DATETIMES:
         if row.get(name) is not None:
             row[name] = datetime.fromisoformat(row[name])
     return row

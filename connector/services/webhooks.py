@@ -102,11 +102,11 @@ def find_shop(db: Database, platform: str, shop_key: str) -> tuple[int, str, str
 _EVENT_COLUMNS = (
     "shop_id", "platform", "topic", "event_id", "resource_id", "resource_updated_at", "payload", "received_at", "status",
 )
-_EVENT_DATETIMES = ("resource_updated_at", "received_at")
+EVENT_DATETIMES = ("resource_updated_at", "received_at")
 _INSERT_EVENT = text(
     f"INSERT INTO webhook_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)}) "
     "ON CONFLICT (shop_id, event_id) DO NOTHING RETURNING id"
-).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in _EVENT_DATETIMES))
+).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in EVENT_DATETIMES))
 
 
 def driver_insert(dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any]]:
@@ -117,7 +117,7 @@ def driver_insert(dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any
     compiled = _INSERT_EVENT.compile(dialect=dialect)
     identity: Callable[[Any], Any] = lambda value: value  # noqa: E731
     processors = {name: UTCDateTime().dialect_impl(dialect).bind_processor(dialect) or identity
-                  for name in _EVENT_DATETIMES}
+                  for name in EVENT_DATETIMES}
     names = list(compiled.positiontup or ())
 
     def params(row: dict[str, Any]) -> Any:
