@@ -55,6 +55,10 @@ def create_app(settings: Settings, db: Database | None = None, **extensions: Any
             body["field"] = exc.field
         return jsonify(error=body), status
 
+    from connector.web.webhook_fast_path import WebhookFastPath
+
+    # The ordinary webhook delivery is answered below Flask (see the module); the rest reaches it.
+    app.wsgi_app = WebhookFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

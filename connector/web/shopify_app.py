@@ -125,6 +125,8 @@ def init_shopify_app(app: Flask, extension: ShopifyExtension, gateway: Any | Non
     gateway under ``backorders.gateways["shopify"]``."""
     app.extensions["backorders.shopify"] = extension
     app.extensions.setdefault(f"backorders.lifecycle.{PLATFORM}", shopify_lifecycle)
+    # the topics it answers itself: the webhook fast path leaves these to the view
+    app.extensions.setdefault(f"backorders.lifecycle_topics.{PLATFORM}", frozenset(LIFECYCLE_TOPICS))
     if gateway is not None:
         app.extensions.setdefault("backorders.gateways", {})[PLATFORM] = gateway
     app.register_blueprint(bp)
