@@ -31,6 +31,7 @@ def test_demo_once_runs_every_capability_and_prints_one_json_summary(tmp_path: P
     assert summary["ready_notices"] == 2  # the receipt filled the two oldest chair orders
     assert summary["storefront_pushes"] > 0 and summary["shopify_mutations"] > 0
     assert summary["outbox_dead"] == 0
+    assert summary["webhooks_fast_path"] > 0  # the ordinary deliveries were answered below Flask
     assert summary["webhooks_via_writer"] > 0  # on SQLite the deliveries went through the webhook writer process
     # a customer cancelled from the apology's link; storefront mode refunded the items on Shopify
     assert summary["customer_cancellations"] == 1
