@@ -25,8 +25,8 @@ from connector.ports import PlatformGateway, VerifiedDelivery
 from connector.services.webhooks import ShopLookup, store_delivery
 
 bp = Blueprint("webhooks", __name__)
-STORED_BODY = b'{"status":"stored"}\n'
-DUPLICATE_BODY = b'{"status":"duplicate"}\n'
+_STORED = b'{"status":"stored"}\n'
+_DUPLICATE = b'{"status":"duplicate"}\n'
 log = logging.getLogger(__name__)
 
 
@@ -126,4 +126,4 @@ def store_and_kick(extensions: dict[str, Any], platform: str, shop_id: int, deli
         if kick is not None:
             kick(platform, shop_id)
     # Fixed bodies: this answer is sent for every delivery, no need to serialise it each time.
-    return STORED_BODY if stored else DUPLICATE_BODY
+    return _STORED if stored else _DUPLICATE
