@@ -29,13 +29,18 @@ def _figures(out: str, bench: str) -> dict[str, dict]:
 
 
 def test_shopify_sync_and_bulk(capsys: pytest.CaptureFixture[str]) -> None:
+    from adapters.shopify.queries import ORDERS_PAGE_SIZE
+    from adapters.shopify.storefront import DEFAULT_BULK_BACKFILL_ORDERS
     from bench import shopify_sync
 
-    # a fast restore rate: the pacing is exercised, the run stays short
-    synced = shopify_sync.run_sync(orders=40, lines=3, restore_rate=20_000, bucket=1000)
+    # A fast restore rate: the pacing is exercised, the run stays short (~10 s). More orders than
+    # a first pull would fetch by bulk operation: the sync figure must still measure GraphQL pages.
+    orders = DEFAULT_BULK_BACKFILL_ORDERS + 1
+    synced = shopify_sync.run_sync(orders=orders, lines=3, restore_rate=200_000, bucket=1000)
     assert synced["error"] is None
-    assert (synced["orders"], synced["lines"]) == (40, 120)
+    assert (synced["orders"], synced["lines"]) == (orders, 3 * orders)
     assert synced["throttled_to_caller"] == 0
+    assert len(synced["costs"]) >= orders / ORDERS_PAGE_SIZE  # paged, not one bulk operation
     assert sum(synced["costs"]) > 0
     bulk = shopify_sync.run_bulk(orders=120, lines=3)
     assert bulk["error"] is None
